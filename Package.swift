@@ -1,0 +1,48 @@
+// swift-tools-version: 6.1
+// Herd: a live console and in-process inference engine for Llama 4 serving nodes.
+// Module layering (imports point down only) is described in DECISIONS.md.
+import PackageDescription
+
+// Numeric C kernels are always built optimised, also in debug builds, so that model-running tests stay
+// fast; run-time dispatch (not -march) picks AVX2/AVX-512 code paths, so the binary stays portable.
+let kernelCFlags: [CSetting] = [.unsafeFlags(["-O3", "-fno-math-errno", "-ffp-contract=fast"])]
+
+let package = Package(
+    name: "Herd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "herd", targets: ["Herd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // layer 0: tensors, dtypes, the backend protocol
+        .target(name: "Compute"),
+        .target(name: "CHerdKernels", cSettings: kernelCFlags),
+        // layer 1: model files
+        .target(name: "Weights", dependencies: ["Compute"]),
+        // layer 2: backends, tokenizer, models
+        .target(name: "ComputeCPU", dependencies: ["Compute", "CHerdKernels"]),
+        .target(name: "Tokenizer"),
+        .target(name: "Models", dependencies: ["Compute", "Weights", "Tokenizer"]),
+        // layer 3: generation loop, sampling
+        .target(name: "Engine", dependencies: ["Compute", "Models", "Tokenizer"]),
+        // layer 5: composition root
+        .executableTarget(
+            name: "Herd",
+            dependencies: [
+                "Compute", "ComputeCPU", "Weights", "Tokenizer", "Models", "Engine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(name: "TestSupport", dependencies: ["Weights"], path: "Tests/TestSupport"),
+        .testTarget(name: "WeightsTests", dependencies: ["Weights", "Compute", "TestSupport"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Weights", "TestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "ComputeCPUTests", dependencies: ["ComputeCPU", "Compute", "CHerdKernels"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "ComputeCPU", "Compute", "Weights", "Tokenizer", "Engine", "TestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "ComputeCPU", "Tokenizer", "TestSupport"]),
+    ]
+)

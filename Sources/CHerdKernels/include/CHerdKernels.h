@@ -1,0 +1,73 @@
+// Herd's CPU numeric kernels. Plain C so that they are always compiled optimised and can use SIMD
+// intrinsics with run-time dispatch. Swift (ComputeCPU) owns threading and memory; these functions only
+// compute on the pointers they are given and never allocate.
+#ifndef CHERD_KERNELS_H
+#define CHERD_KERNELS_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Weight types understood by the kernels; values are ggml type ids (see Compute.DType).
+enum herd_wtype {
+    HERD_F32 = 0, HERD_F16 = 1, HERD_Q4_0 = 2, HERD_Q4_1 = 3, HERD_Q8_0 = 8, HERD_BF16 = 30,
+};
+
+// Activations are quantized per 32 values for the integer dot products: d = scale, s = d * sum(q).
+typedef struct { float d; float s; int8_t qs[32]; } herd_block_q8;
+
+// Which SIMD path the dispatcher picked ("avx2", "scalar"); for `herd info` and benchmarks.
+const char *herd_kernels_isa(void);
+// Forces the scalar path (tests compare both paths); returns the previous setting.
+int herd_kernels_force_scalar(int force);
+
+float herd_f16_to_f32(uint16_t h);
+uint16_t herd_f32_to_f16(float f);
+float herd_bf16_to_f32(uint16_t h);
+
+// True when the kernels can multiply weights of this type.
+int herd_wtype_supported(int wtype);
+// Bytes of one row of `k` elements of weight type `wtype` (k a multiple of the block size).
+size_t herd_row_bytes(int wtype, int64_t k);
+
+// Dequantizes one row of `k` elements to f32.
+void herd_dequantize_row(int wtype, const void *row, float *out, int64_t k);
+
+// Quantizes `k` floats (k % 32 == 0) to k/32 q8 blocks.
+void herd_quantize_row_q8(const float *x, herd_block_q8 *out, int64_t k);
+
+// y[m * ldy + n] = dot(W row n, x row m) for n in [n_begin, n_end) and m in [0, m_count).
+// W: rows of `k` elements of `wtype`, `w_row_bytes` apart. For quantized W, `xq` holds the q8 activations
+// (m_count rows of k/32 blocks); for float W, `xf` holds f32 activations (rows of k, `ldx` apart).
+// Quantized W with `xq` NULL takes the exact path: blocks dequantized and multiplied with `xf` in f32.
+void herd_matmul_rows(int wtype, const void *w, size_t w_row_bytes, int64_t k,
+                      const herd_block_q8 *xq, const float *xf, int64_t ldx, int64_t m_count,
+                      float *y, int64_t ldy, int64_t n_begin, int64_t n_end);
+
+// out[i] = x[i] / rms(x) * weight[i] (weight may be NULL: no scale), rows of n.
+void herd_rms_norm(const float *x, const float *weight, float *out, int64_t n, float eps);
+
+// Rotary embedding on `heads` heads of `head_dim` at `x` for one token at `pos`.
+// interleaved != 0: pairs (2i, 2i+1) (GGUF llama, Llama 4 HF); else pairs (i, i + head_dim/2) (NeoX / HF llama).
+// inv_freq has head_dim/2 entries (already scaled, e.g. llama3 rope scaling).
+void herd_rope(float *x, int64_t heads, int64_t head_dim, float pos, const float *inv_freq, int interleaved);
+
+// out[i] = silu(gate[i]) * up[i]
+void herd_swiglu(const float *gate, const float *up, float *out, int64_t n);
+
+// y[i] += x[i]
+void herd_add(float *y, const float *x, int64_t n);
+
+// One query head against `n_ctx` cached positions: keys/values for context position j live at
+// k_cache + slots[j] * kv_stride (+ head offset applied by the caller). scores is scratch of n_ctx.
+void herd_attention_head(const float *q, const float *k_base, const float *v_base, size_t kv_stride,
+                         const int32_t *slots, int64_t n_ctx, int64_t head_dim, float scale,
+                         float *scores, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,125 @@
+/// Rotary position embedding parameters for one layer kind.
+public struct RoPE: Sendable, Equatable {
+    /// Per pair i of a head, the angle per position (already scaled, e.g. by llama3 rope scaling).
+    public var inverseFrequencies: [Float]
+    /// true: rotate adjacent pairs (2i, 2i+1), the GGUF llama and HF Llama 4 layout; false: pairs
+    /// (i, i + headDim/2), the NeoX / HF llama layout.
+    public var interleaved: Bool
+
+    public init(inverseFrequencies: [Float], interleaved: Bool) {
+        self.inverseFrequencies = inverseFrequencies
+        self.interleaved = interleaved
+    }
+
+    /// Plain RoPE: theta^(-2i/d).
+    public static func standard(headDim: Int, theta: Double, interleaved: Bool) -> RoPE {
+        let freqs = (0..<(headDim / 2)).map { i in Float(1.0 / pow(theta, Double(2 * i) / Double(headDim))) }
+        return RoPE(inverseFrequencies: freqs, interleaved: interleaved)
+    }
+}
+
+/// Which cache slots each token of a ragged batch reads and writes.
+///
+/// A slot is one position's K/V row in the cache. Each sequence in the batch has a list of slots (its context
+/// in order, taken from its block table); each token row attends to `contextStart..<contextEnd` of its
+/// sequence's list (causal: the end is the token's own position + 1) and writes its own K/V to `writeSlot`.
+/// This one shape serves a contiguous cache (slot = position) and a paged one (slot = block * size + offset).
+public struct AttentionBatch: Sendable {
+    public struct Row: Sendable {
+        public var sequence: Int32
+        public var contextStart: Int32
+        public var contextEnd: Int32
+        public var writeSlot: Int32
+        public var position: Int32
+        public init(sequence: Int32, contextStart: Int32, contextEnd: Int32, writeSlot: Int32, position: Int32) {
+            self.sequence = sequence
+            self.contextStart = contextStart
+            self.contextEnd = contextEnd
+            self.writeSlot = writeSlot
+            self.position = position
+        }
+    }
+    /// All sequences' slot lists back to back; `sequenceSlotOffsets[s]` is where sequence s begins.
+    public var slots: [Int32]
+    public var sequenceSlotOffsets: [Int]
+    public var rows: [Row]
+
+    public init(slots: [Int32], sequenceSlotOffsets: [Int], rows: [Row]) {
+        self.slots = slots
+        self.sequenceSlotOffsets = sequenceSlotOffsets
+        self.rows = rows
+    }
+
+    /// One sequence in a contiguous cache: tokens at positions `start..<start+count`, slot = position.
+    public static func contiguous(start: Int, count: Int) -> AttentionBatch {
+        let rows = (0..<count).map { i in
+            Row(sequence: 0, contextStart: 0, contextEnd: Int32(start + i + 1), writeSlot: Int32(start + i),
+                position: Int32(start + i))
+        }
+        return AttentionBatch(slots: (0..<Int32(start + count)).map { $0 }, sequenceSlotOffsets: [0], rows: rows)
+    }
+
+    public var positions: [Int32] { rows.map(\.position) }
+}
+
+/// The K and V caches of every layer: per layer two `[slots, kvHeads * headDim]` f32 tensors.
+public struct KVCache: Sendable {
+    public let keys: [Tensor]
+    public let values: [Tensor]
+    public let slotCount: Int
+    public init(keys: [Tensor], values: [Tensor], slotCount: Int) {
+        self.keys = keys
+        self.values = values
+        self.slotCount = slotCount
+    }
+}
+
+/// What a model needs from a device. Activations are f32 tensors of shape `[maxRows, width]`; each op works
+/// on the first `rows` rows. Weights keep their file dtype (quantized or float).
+///
+/// The model is written against this protocol only; the backend is chosen once at the composition root.
+public protocol ComputeBackend: AnyObject, Sendable {
+    /// "cpu (avx2, 2 threads)", "cuda (H100 ...)".
+    var description: String { get }
+
+    /// Takes a weight from host memory (the CPU backend uses it in place; GPU backends upload it).
+    func weight(_ host: HostTensor) throws -> Tensor
+    /// A zero-filled f32 tensor.
+    func zeros(_ shape: [Int]) -> Tensor
+
+    /// out[r] = table[tokens[r]] dequantized to f32.
+    func embed(_ table: Tensor, tokens: [Int32], into out: Tensor)
+    /// out[r] = x[r] / rms(x[r]) * weight.
+    func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float, rows: Int, into out: Tensor)
+    /// out[r] = W x[r] for W of shape [outFeatures, inFeatures].
+    func matmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor)
+    /// Rotates `heads` heads of each row in place, at the rows' positions.
+    func rope(_ x: Tensor, rows: Int, heads: Int, headDim: Int, positions: [Int32], rope: RoPE)
+    /// Writes each row's K and V into the cache at its `writeSlot`.
+    func storeKV(keys: Tensor, values: Tensor, cache: KVCache, layer: Int, batch: AttentionBatch)
+    /// Softmax(q k^T * scale) v per head over each row's context; grouped-query (heads / kvHeads share a KV head).
+    func attention(queries: Tensor, cache: KVCache, layer: Int, batch: AttentionBatch,
+                   heads: Int, kvHeads: Int, headDim: Int, scale: Float, into out: Tensor)
+    /// out = silu(gate) * up.
+    func swiglu(gate: Tensor, up: Tensor, rows: Int, into out: Tensor)
+    /// y += x.
+    func add(_ y: Tensor, _ x: Tensor, rows: Int)
+    /// out[i] = x[indices[i]] (gathers the rows whose logits are wanted).
+    func gatherRows(_ x: Tensor, indices: [Int], into out: Tensor)
+    /// The first `rows` rows as host floats.
+    func read(_ x: Tensor, rows: Int) -> [Float]
+}
+
+extension ComputeBackend {
+    /// A KV cache of `slots` positions for `layers` layers.
+    public func makeKVCache(layers: Int, slots: Int, kvWidth: Int) -> KVCache {
+        KVCache(keys: (0..<layers).map { _ in zeros([slots, kvWidth]) },
+                values: (0..<layers).map { _ in zeros([slots, kvWidth]) }, slotCount: slots)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

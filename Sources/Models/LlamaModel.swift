@@ -1,0 +1,186 @@
+import Compute
+import Weights
+
+/// Hyperparameters of a dense llama-family model (Llama 2/3, SmolLM2, ...), read from GGUF `llama.*` keys.
+public struct LlamaConfig: Sendable, Equatable {
+    public var layers: Int
+    public var hiddenSize: Int
+    public var intermediateSize: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var headDim: Int
+    public var vocabularySize: Int
+    public var contextLength: Int
+    public var rmsEpsilon: Float
+    public var ropeTheta: Double
+    public var tiedEmbeddings: Bool
+
+    /// Reads the `llama.*` hyperparameters; errors name the key and file.
+    public init(gguf: GGUFFile) throws(ModelFileError) {
+        let arch = try gguf.string("general.architecture")
+        func key(_ k: String) -> String { "\(arch).\(k)" }
+        layers = try gguf.int(key("block_count"))
+        hiddenSize = try gguf.int(key("embedding_length"))
+        intermediateSize = try gguf.int(key("feed_forward_length"))
+        heads = try gguf.int(key("attention.head_count"))
+        kvHeads = gguf.optionalInt(key("attention.head_count_kv")) ?? heads
+        contextLength = try gguf.int(key("context_length"))
+        rmsEpsilon = Float(try gguf.double(key("attention.layer_norm_rms_epsilon")))
+        ropeTheta = gguf.optionalDouble(key("rope.freq_base")) ?? 10_000
+        guard layers > 0, layers <= 1024, hiddenSize > 0, heads > 0, kvHeads > 0, heads % kvHeads == 0,
+              hiddenSize % heads == 0, intermediateSize > 0, contextLength > 0
+        else {
+            throw ModelFileError(gguf.path,
+                "inconsistent hyperparameters: layers \(layers), hidden \(hiddenSize), heads \(heads), kv heads \(kvHeads), ffn \(intermediateSize), context \(contextLength)")
+        }
+        headDim = gguf.optionalInt(key("attention.key_length")) ?? hiddenSize / heads
+        if let ropeDims = gguf.optionalInt(key("rope.dimension_count")), ropeDims != headDim {
+            throw ModelFileError(gguf.path, "partial rotary embeddings (\(ropeDims) of \(headDim) dims) are not supported")
+        }
+        guard let embedding = gguf.tensor(named: "token_embd.weight"), embedding.dims.count == 2 else {
+            throw ModelFileError(gguf.path, "missing tensor \"token_embd.weight\"")
+        }
+        vocabularySize = embedding.dims[1]
+        tiedEmbeddings = gguf.tensor(named: "output.weight") == nil
+    }
+}
+
+/// A dense llama-family decoder: embeddings, then per layer RMSNorm -> grouped-query attention with RoPE ->
+/// residual, RMSNorm -> SwiGLU MLP -> residual; final RMSNorm and the output head (tied or not).
+///
+/// Reference: HF transformers `LlamaForCausalLM` and llama.cpp `llm_build_llama`. GGUF files store q/k
+/// rows permuted by llama.cpp's converter so that RoPE rotates adjacent pairs (`interleaved`).
+public final class LlamaModel: LanguageModel {
+    public let config: LlamaConfig
+    public let backend: any ComputeBackend
+    public let rope: RoPE
+
+    struct Layer {
+        let attentionNorm: Tensor  // [hidden]
+        let wq: Tensor             // [heads * headDim, hidden]
+        let wk: Tensor             // [kvHeads * headDim, hidden]
+        let wv: Tensor             // [kvHeads * headDim, hidden]
+        let wo: Tensor             // [hidden, heads * headDim]
+        let mlpNorm: Tensor        // [hidden]
+        let gate: Tensor           // [intermediate, hidden]
+        let up: Tensor             // [intermediate, hidden]
+        let down: Tensor           // [hidden, intermediate]
+    }
+    let embedding: Tensor    // [vocab, hidden]
+    let layers: [Layer]
+    let finalNorm: Tensor    // [hidden]
+    let output: Tensor       // [vocab, hidden] (the embedding when tied)
+    private var workspace: Workspace?
+
+    public var architecture: String { "llama" }
+    public var vocabularySize: Int { config.vocabularySize }
+    public var contextLength: Int { config.contextLength }
+    public var layerCount: Int { config.layers }
+    public var kvWidth: Int { config.kvHeads * config.headDim }
+
+    /// Loads a llama-architecture GGUF onto `backend`, checking every tensor's presence and shape.
+    public init(gguf: GGUFFile, backend: any ComputeBackend) throws {
+        let config = try LlamaConfig(gguf: gguf)
+        self.config = config
+        self.backend = backend
+        let c = config
+        func load(_ name: String, _ shape: [Int]) throws -> Tensor {
+            guard let info = gguf.tensor(named: name) else { throw ModelFileError(gguf.path, "missing tensor \"\(name)\"") }
+            let fileShape = Array(info.dims.reversed())
+            guard fileShape == shape else {
+                throw ModelFileError(gguf.path, "tensor \"\(name)\" has shape \(fileShape), expected \(shape)")
+            }
+            return try backend.weight(HostTensor(name: name, dtype: info.type, shape: shape,
+                                                 bytes: gguf.data(for: info), owner: gguf.mapping))
+        }
+        let q = c.heads * c.headDim, kv = c.kvHeads * c.headDim
+        embedding = try load("token_embd.weight", [c.vocabularySize, c.hiddenSize])
+        layers = try (0..<c.layers).map { i in
+            let p = "blk.\(i)."
+            return Layer(attentionNorm: try load(p + "attn_norm.weight", [c.hiddenSize]),
+                         wq: try load(p + "attn_q.weight", [q, c.hiddenSize]),
+                         wk: try load(p + "attn_k.weight", [kv, c.hiddenSize]),
+                         wv: try load(p + "attn_v.weight", [kv, c.hiddenSize]),
+                         wo: try load(p + "attn_output.weight", [c.hiddenSize, q]),
+                         mlpNorm: try load(p + "ffn_norm.weight", [c.hiddenSize]),
+                         gate: try load(p + "ffn_gate.weight", [c.intermediateSize, c.hiddenSize]),
+                         up: try load(p + "ffn_up.weight", [c.intermediateSize, c.hiddenSize]),
+                         down: try load(p + "ffn_down.weight", [c.hiddenSize, c.intermediateSize]))
+        }
+        finalNorm = try load("output_norm.weight", [c.hiddenSize])
+        output = c.tiedEmbeddings ? embedding : try load("output.weight", [c.vocabularySize, c.hiddenSize])
+        var rope = RoPE.standard(headDim: c.headDim, theta: c.ropeTheta, interleaved: true)
+        // Llama 3.1-style scaled RoPE is stored by llama.cpp as per-pair divisors of the frequencies.
+        if let factors = gguf.tensor(named: "rope_freqs.weight") {
+            guard factors.type == .f32, factors.elementCount == c.headDim / 2 else {
+                throw ModelFileError(gguf.path, "tensor \"rope_freqs.weight\" should be \(c.headDim / 2) F32 values")
+            }
+            let values = gguf.data(for: factors).bindMemory(to: Float.self)
+            for i in 0..<rope.inverseFrequencies.count { rope.inverseFrequencies[i] /= values[i] }
+        }
+        self.rope = rope
+    }
+
+    /// Activation buffers, sized for the largest batch seen so far.
+    final class Workspace {
+        let rows: Int
+        let x, h, q, k, v, attn, gate, up, logitsIn, logits: Tensor
+        init(backend: any ComputeBackend, config c: LlamaConfig, rows: Int, logitRows: Int) {
+            self.rows = rows
+            x = backend.zeros([rows, c.hiddenSize])
+            h = backend.zeros([rows, c.hiddenSize])
+            q = backend.zeros([rows, c.heads * c.headDim])
+            k = backend.zeros([rows, c.kvHeads * c.headDim])
+            v = backend.zeros([rows, c.kvHeads * c.headDim])
+            attn = backend.zeros([rows, c.heads * c.headDim])
+            gate = backend.zeros([rows, c.intermediateSize])
+            up = backend.zeros([rows, c.intermediateSize])
+            logitsIn = backend.zeros([logitRows, c.hiddenSize])
+            logits = backend.zeros([logitRows, c.vocabularySize])
+        }
+    }
+
+    private func workspace(rows: Int) -> Workspace {
+        if let w = workspace, w.rows >= rows { return w }
+        let w = Workspace(backend: backend, config: config, rows: max(rows, 1), logitRows: max(rows, 1))
+        workspace = w
+        return w
+    }
+
+    public func forward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int]) -> [Float] {
+        let rows = tokens.count
+        precondition(rows == batch.rows.count && rows > 0, "one batch row per token")
+        let c = config, b = backend, w = workspace(rows: rows)
+        let positions = batch.positions
+        let scale = 1 / Float(c.headDim).squareRoot()
+
+        b.embed(embedding, tokens: tokens, into: w.x)
+        for (index, layer) in layers.enumerated() {
+            // attention block
+            b.rmsNorm(w.x, weight: layer.attentionNorm, eps: c.rmsEpsilon, rows: rows, into: w.h)
+            b.matmul(w.h, weight: layer.wq, rows: rows, into: w.q)
+            b.matmul(w.h, weight: layer.wk, rows: rows, into: w.k)
+            b.matmul(w.h, weight: layer.wv, rows: rows, into: w.v)
+            b.rope(w.q, rows: rows, heads: c.heads, headDim: c.headDim, positions: positions, rope: rope)
+            b.rope(w.k, rows: rows, heads: c.kvHeads, headDim: c.headDim, positions: positions, rope: rope)
+            b.storeKV(keys: w.k, values: w.v, cache: cache, layer: index, batch: batch)
+            b.attention(queries: w.q, cache: cache, layer: index, batch: batch, heads: c.heads, kvHeads: c.kvHeads,
+                        headDim: c.headDim, scale: scale, into: w.attn)
+            b.matmul(w.attn, weight: layer.wo, rows: rows, into: w.h)
+            b.add(w.x, w.h, rows: rows)
+            // MLP block
+            b.rmsNorm(w.x, weight: layer.mlpNorm, eps: c.rmsEpsilon, rows: rows, into: w.h)
+            b.matmul(w.h, weight: layer.gate, rows: rows, into: w.gate)
+            b.matmul(w.h, weight: layer.up, rows: rows, into: w.up)
+            b.swiglu(gate: w.gate, up: w.up, rows: rows, into: w.gate)
+            b.matmul(w.gate, weight: layer.down, rows: rows, into: w.h)
+            b.add(w.x, w.h, rows: rows)
+        }
+        guard !logitRows.isEmpty else { return [] }
+        // Final norm and head only for the rows whose logits are wanted.
+        b.gatherRows(w.x, indices: logitRows, into: w.h)
+        b.rmsNorm(w.h, weight: finalNorm, eps: c.rmsEpsilon, rows: logitRows.count, into: w.logitsIn)
+        b.matmul(w.logitsIn, weight: output, rows: logitRows.count, into: w.logits)
+        return b.read(w.logits, rows: logitRows.count)
+    }
+}
