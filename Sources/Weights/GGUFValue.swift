@@ -67,6 +67,7 @@ public enum GGUFValue: Sendable, Equatable {
 public struct GGUFArray: Sendable, Equatable {
     public let values: [GGUFValue]
     public var count: Int { values.count }
+    public init(values: [GGUFValue]) { self.values = values }
 }
 
 import Foundation  // replacingOccurrences in `summary` only

@@ -11,6 +11,8 @@ import Darwin
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let bytes: UnsafeRawBufferPointer
+    /// false when the bytes are an owned heap copy (`init(copying:path:)`), not a mapping.
+    private let isMapped: Bool
 
     /// Opens and maps `path`; errors name the file and the system's reason.
     public init(path: String) throws(ModelFileError) {
@@ -29,10 +31,24 @@ public final class MappedFile: @unchecked Sendable {
             throw ModelFileError(path, "cannot map \(size) bytes: \(String(cString: strerror(errno)))")
         }
         bytes = UnsafeRawBufferPointer(start: base, count: size)
+        isMapped = true
+    }
+
+    /// An in-memory "file" (tests and fuzzing parse thousands of variants without touching the disk).
+    public init(copying data: [UInt8], path: String) {
+        self.path = path
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 64)
+        buffer.copyBytes(from: data)
+        bytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[0..<data.count])
+        isMapped = false
     }
 
     deinit {
-        munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
+        if isMapped {
+            munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count)
+        } else {
+            UnsafeMutableRawPointer(mutating: bytes.baseAddress)?.deallocate()
+        }
     }
 }
 
