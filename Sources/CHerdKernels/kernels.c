@@ -62,7 +62,6 @@ float herd_bf16_to_f32(uint16_t h) {
 
 // MARK: - dispatch
 
-static int force_scalar = 0;
 static int have_avx2 = -1;
 
 static int use_avx2(void) {
@@ -71,7 +70,7 @@ static int use_avx2(void) {
         __builtin_cpu_init();
         have_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     }
-    return have_avx2 && !force_scalar;
+    return have_avx2;
 #else
     return 0;
 #endif
@@ -79,7 +78,6 @@ static int use_avx2(void) {
 
 const char *herd_kernels_isa(void) { return use_avx2() ? "avx2" : "scalar"; }
 
-int herd_kernels_force_scalar(int force) { int old = force_scalar; force_scalar = force; return old; }
 
 int herd_wtype_supported(int t) {
     return t == HERD_F32 || t == HERD_F16 || t == HERD_BF16 || t == HERD_Q4_0 || t == HERD_Q4_1 || t == HERD_Q8_0;
@@ -308,9 +306,9 @@ static float dot_dequant_f32(int t, const void *row, const float *x, int64_t k) 
 
 void herd_matmul_rows(int t, const void *w, size_t w_row_bytes, int64_t k,
                       const herd_block_q8 *xq, const float *xf, int64_t ldx, int64_t m_count,
-                      float *y, int64_t ldy, int64_t n_begin, int64_t n_end) {
+                      float *y, int64_t ldy, int64_t n_begin, int64_t n_end, int allow_simd) {
     const int64_t nb = k / 32;
-    const int avx2 = use_avx2();
+    const int avx2 = allow_simd && use_avx2();
     // Tile tokens so a weight row is reused from L1 across a group of activation rows.
     const int64_t tile = 8;
     for (int64_t m0 = 0; m0 < m_count; m0 += tile) {

@@ -38,14 +38,17 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     public let threads: Int
     /// Quantized weights times f32 activations (exact, slower) instead of 8-bit quantized activations.
     public let exactActivations: Bool
+    /// false runs the scalar twins of the SIMD kernels (tests compare the two).
+    public let useSIMD: Bool
     /// Scratch for quantized activations, grown on demand and reused (no allocation per step once warm).
     private var q8Scratch: UnsafeMutableRawPointer?
     private var q8ScratchBytes = 0
     private var attnScratch: [UnsafeMutablePointer<Float>] = []
     private var attnScratchLength = 0
 
-    public init(threads: Int? = nil, exactActivations: Bool = false) {
+    public init(threads: Int? = nil, exactActivations: Bool = false, useSIMD: Bool = true) {
         self.exactActivations = exactActivations
+        self.useSIMD = useSIMD
         let available = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         self.threads = max(1, threads ?? available)
     }
@@ -56,7 +59,7 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     }
 
     public var description: String {
-        "cpu (\(String(cString: herd_kernels_isa()))\(exactActivations ? ", exact activations" : ""), \(threads) threads)"
+        "cpu (\(useSIMD ? String(cString: herd_kernels_isa()) : "scalar")\(exactActivations ? ", exact activations" : ""), \(threads) threads)"
     }
 
     public func weight(_ host: HostTensor) throws -> Tensor {
@@ -126,7 +129,7 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         parallel(chunks) { c in
             let begin = c * per, end = min(n, begin + per)
             guard begin < end else { return }
-            herd_matmul_rows(wtype, weight.data, rowBytes, Int64(k), xq, xf, ldx, Int64(rows), y, ldy, Int64(begin), Int64(end))
+            herd_matmul_rows(wtype, weight.data, rowBytes, Int64(k), xq, xf, ldx, Int64(rows), y, ldy, Int64(begin), Int64(end), useSIMD ? 1 : 0)
         }
     }
 

@@ -27,13 +27,11 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
 
     /// The pieces `text` is cut into (special tokens are not treated specially here).
     public func split(_ text: String) -> [Substring] {
-        var utf8 = Array(text.utf8)
-        let ranges = utf8.withUnsafeMutableBufferPointer { buffer in
+        let ranges = Array(text.utf8).withUnsafeBufferPointer { buffer in
             var ranges: [Range<Int>] = []
-            appendPieces(of: ScalarText(UnsafeBufferPointer(buffer), 0..<buffer.count), to: &ranges)
+            appendPieces(of: ScalarText(buffer, 0..<buffer.count), to: &ranges)
             return ranges
         }
-        utf8 = []
         var pieces: [Substring] = []
         var index = text.startIndex
         for range in ranges {

@@ -21,8 +21,6 @@ typedef struct { float d; float s; int8_t qs[32]; } herd_block_q8;
 
 // Which SIMD path the dispatcher picked ("avx2", "scalar"); for `herd info` and benchmarks.
 const char *herd_kernels_isa(void);
-// Forces the scalar path (tests compare both paths); returns the previous setting.
-int herd_kernels_force_scalar(int force);
 
 float herd_f16_to_f32(uint16_t h);
 uint16_t herd_f32_to_f16(float f);
@@ -43,9 +41,10 @@ void herd_quantize_row_q8(const float *x, herd_block_q8 *out, int64_t k);
 // W: rows of `k` elements of `wtype`, `w_row_bytes` apart. For quantized W, `xq` holds the q8 activations
 // (m_count rows of k/32 blocks); for float W, `xf` holds f32 activations (rows of k, `ldx` apart).
 // Quantized W with `xq` NULL takes the exact path: blocks dequantized and multiplied with `xf` in f32.
+// allow_simd = 0 forces the scalar twin (tests compare the two).
 void herd_matmul_rows(int wtype, const void *w, size_t w_row_bytes, int64_t k,
                       const herd_block_q8 *xq, const float *xf, int64_t ldx, int64_t m_count,
-                      float *y, int64_t ldy, int64_t n_begin, int64_t n_end);
+                      float *y, int64_t ldy, int64_t n_begin, int64_t n_end, int allow_simd);
 
 // out[i] = x[i] / rms(x) * weight[i] (weight may be NULL: no scale), rows of n.
 void herd_rms_norm(const float *x, const float *weight, float *out, int64_t n, float eps);
