@@ -90,8 +90,12 @@ public final class LlamaModel: LanguageModel {
             guard fileShape == shape else {
                 throw ModelFileError(gguf.path, "tensor \"\(name)\" has shape \(fileShape), expected \(shape)")
             }
-            return try backend.weight(HostTensor(name: name, dtype: info.type, shape: shape,
-                                                 bytes: gguf.data(for: info), owner: gguf.mapping))
+            do {
+                return try backend.weight(HostTensor(name: name, dtype: info.type, shape: shape,
+                                                     bytes: gguf.data(for: info), owner: gguf.mapping))
+            } catch {
+                throw ModelFileError(gguf.path, "\(error)")
+            }
         }
         let q = c.heads * c.headDim, kv = c.kvHeads * c.headDim
         embedding = try load("token_embd.weight", [c.vocabularySize, c.hiddenSize])
