@@ -43,6 +43,7 @@ let package = Package(
         .testTarget(name: "ComputeCPUTests", dependencies: ["ComputeCPU", "Compute", "CHerdKernels"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "ComputeCPU", "Compute", "Weights", "Tokenizer", "Engine", "TestSupport"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "HerdCLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "ComputeCPU", "Tokenizer", "TestSupport"]),
     ]
 )

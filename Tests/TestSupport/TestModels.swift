@@ -5,6 +5,7 @@ import Foundation
 public enum TestModels {
     public struct Missing: Error, CustomStringConvertible {
         public let path: String
+        public init(path: String) { self.path = path }
         public var description: String {
             "test model not found at \(path): run scripts/fetch-default-model.sh (the README's test command does)"
         }
