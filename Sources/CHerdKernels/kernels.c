@@ -380,9 +380,9 @@ void herd_add(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 
-void herd_attention_head(const float *q, const float *k_base, const float *v_base, size_t kv_stride,
-                         const int32_t *slots, int64_t n_ctx, int64_t head_dim, float scale,
-                         float *scores, float *out) {
+static void attention_head_scalar(const float *q, const float *k_base, const float *v_base, size_t kv_stride,
+                                  const int32_t *slots, int64_t n_ctx, int64_t head_dim, float scale,
+                                  float *scores, float *out) {
     float mx = -INFINITY;
     for (int64_t j = 0; j < n_ctx; j++) {
         const float *k = k_base + (size_t)slots[j] * kv_stride;
@@ -401,4 +401,44 @@ void herd_attention_head(const float *q, const float *k_base, const float *v_bas
         float p = scores[j] * inv;
         for (int64_t d = 0; d < head_dim; d++) out[d] += p * v[d];
     }
+}
+
+#ifdef HERD_X86
+// head_dim a multiple of 8 (every llama-family model: 64, 128).
+AVX2 static void attention_head_avx2(const float *q, const float *k_base, const float *v_base, size_t kv_stride,
+                                     const int32_t *slots, int64_t n_ctx, int64_t head_dim, float scale,
+                                     float *scores, float *out) {
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n_ctx; j++) {
+        const float *k = k_base + (size_t)slots[j] * kv_stride;
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t d = 0; d < head_dim; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), acc);
+        float s = hsum256(acc) * scale;
+        scores[j] = s;
+        if (s > mx) mx = s;
+    }
+    float sum = 0;
+    for (int64_t j = 0; j < n_ctx; j++) { scores[j] = expf(scores[j] - mx); sum += scores[j]; }
+    float inv = sum > 0 ? 1.0f / sum : 0.0f;
+    for (int64_t d = 0; d < head_dim; d += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        for (int64_t j = 0; j < n_ctx; j++) {
+            const float *v = v_base + (size_t)slots[j] * kv_stride;
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(scores[j]), _mm256_loadu_ps(v + d), acc);
+        }
+        _mm256_storeu_ps(out + d, _mm256_mul_ps(acc, _mm256_set1_ps(inv)));
+    }
+}
+#endif
+
+void herd_attention_head(const float *q, const float *k_base, const float *v_base, size_t kv_stride,
+                         const int32_t *slots, int64_t n_ctx, int64_t head_dim, float scale,
+                         float *scores, float *out, int allow_simd) {
+#ifdef HERD_X86
+    if (allow_simd && use_avx2() && head_dim % 8 == 0) {
+        attention_head_avx2(q, k_base, v_base, kv_stride, slots, n_ctx, head_dim, scale, scores, out);
+        return;
+    }
+#endif
+    attention_head_scalar(q, k_base, v_base, kv_stride, slots, n_ctx, head_dim, scale, scores, out);
 }

@@ -177,7 +177,7 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
                     let kvOffset = (h / group) * headDim
                     herd_attention_head(q + r * queries.rowLength + h * headDim, kc + kvOffset, vc + kvOffset, width,
                                         list, Int64(row.contextEnd - row.contextStart), Int64(headDim), scale,
-                                        scratch[w], o + r * out.rowLength + h * headDim)
+                                        scratch[w], o + r * out.rowLength + h * headDim, useSIMD ? 1 : 0)
                     item += workers
                 }
             }

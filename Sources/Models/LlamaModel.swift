@@ -128,8 +128,8 @@ public final class LlamaModel: LanguageModel {
     /// Activation buffers, sized for the largest batch seen so far.
     final class Workspace {
         let rows: Int
-        let x, h, q, k, v, attn, gate, up, logitsIn, logits: Tensor
-        init(backend: any ComputeBackend, config c: LlamaConfig, rows: Int, logitRows: Int) {
+        let x, h, q, k, v, attn, gate, up: Tensor
+        init(backend: any ComputeBackend, config c: LlamaConfig, rows: Int) {
             self.rows = rows
             x = backend.zeros([rows, c.hiddenSize])
             h = backend.zeros([rows, c.hiddenSize])
@@ -139,15 +139,33 @@ public final class LlamaModel: LanguageModel {
             attn = backend.zeros([rows, c.heads * c.headDim])
             gate = backend.zeros([rows, c.intermediateSize])
             up = backend.zeros([rows, c.intermediateSize])
-            logitsIn = backend.zeros([logitRows, c.hiddenSize])
-            logits = backend.zeros([logitRows, c.vocabularySize])
         }
     }
 
+    /// The output head's buffers, sized for the most logit rows asked for so far (usually one per sequence:
+    /// a [vocab] row is large, so they are not sized by the batch).
+    final class HeadWorkspace {
+        let rows: Int
+        let normed, logits: Tensor
+        init(backend: any ComputeBackend, config c: LlamaConfig, rows: Int) {
+            self.rows = rows
+            normed = backend.zeros([rows, c.hiddenSize])
+            logits = backend.zeros([rows, c.vocabularySize])
+        }
+    }
+    private var headWorkspace: HeadWorkspace?
+
     private func workspace(rows: Int) -> Workspace {
         if let w = workspace, w.rows >= rows { return w }
-        let w = Workspace(backend: backend, config: config, rows: max(rows, 1), logitRows: max(rows, 1))
+        let w = Workspace(backend: backend, config: config, rows: max(rows, 1))
         workspace = w
+        return w
+    }
+
+    private func headWorkspace(rows: Int) -> HeadWorkspace {
+        if let w = headWorkspace, w.rows >= rows { return w }
+        let w = HeadWorkspace(backend: backend, config: config, rows: max(rows, 1))
+        headWorkspace = w
         return w
     }
 
@@ -182,9 +200,10 @@ public final class LlamaModel: LanguageModel {
         }
         guard !logitRows.isEmpty else { return [] }
         // Final norm and head only for the rows whose logits are wanted.
+        let head = headWorkspace(rows: logitRows.count)
         b.gatherRows(w.x, indices: logitRows, into: w.h)
-        b.rmsNorm(w.h, weight: finalNorm, eps: c.rmsEpsilon, rows: logitRows.count, into: w.logitsIn)
-        b.matmul(w.logitsIn, weight: output, rows: logitRows.count, into: w.logits)
-        return b.read(w.logits, rows: logitRows.count)
+        b.rmsNorm(w.h, weight: finalNorm, eps: c.rmsEpsilon, rows: logitRows.count, into: head.normed)
+        b.matmul(head.normed, weight: output, rows: logitRows.count, into: head.logits)
+        return b.read(head.logits, rows: logitRows.count)
     }
 }

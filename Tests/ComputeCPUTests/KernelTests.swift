@@ -128,13 +128,14 @@ struct KernelTests {
         #expect(abs(norm(y[8..<16]) - norm(original[8..<16])) < 1e-3)
     }
 
-    @Test func attentionHeadIsSoftmaxWeightedValues() {
-        var rng = RNG(state: 3)
+    @Test(arguments: [true, false])
+    func attentionHeadIsSoftmaxWeightedValues(simd: Bool) {
+        var rng = RNG(state: UInt64.random(in: 1...UInt64.max))
         let d = 8, n = 5
         let q = Self.randomFloats(d, &rng), k = Self.randomFloats(n * d, &rng), v = Self.randomFloats(n * d, &rng)
         let slots: [Int32] = [4, 0, 2, 1, 3]  // any order of cache rows
         var scores = [Float](repeating: 0, count: n), out = [Float](repeating: 0, count: d)
-        herd_attention_head(q, k, v, d, slots, Int64(n), Int64(d), 0.5, &scores, &out)
+        herd_attention_head(q, k, v, d, slots, Int64(n), Int64(d), 0.5, &scores, &out, simd ? 1 : 0)
         var s = slots.map { j in (0..<d).reduce(Float(0)) { $0 + q[$1] * k[Int(j) * d + $1] } * 0.5 }
         let mx = s.max()!
         s = s.map { exp($0 - mx) }

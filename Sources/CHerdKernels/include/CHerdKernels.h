@@ -64,7 +64,7 @@ void herd_add(float *y, const float *x, int64_t n);
 // k_cache + slots[j] * kv_stride (+ head offset applied by the caller). scores is scratch of n_ctx.
 void herd_attention_head(const float *q, const float *k_base, const float *v_base, size_t kv_stride,
                          const int32_t *slots, int64_t n_ctx, int64_t head_dim, float scale,
-                         float *scores, float *out);
+                         float *scores, float *out, int allow_simd);
 
 #ifdef __cplusplus
 }
