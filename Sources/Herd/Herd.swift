@@ -6,9 +6,9 @@ struct Herd: ParsableCommand {
         commandName: "herd",
         abstract: "A live console and in-process inference engine for Llama-family serving nodes.",
         discussion: """
-            With no subcommand, herd opens an interactive chat with the model (the embedded default,
-            SmolLM2-135M-Instruct, unless --model says otherwise). Install the default model with
-            scripts/fetch-default-model.sh (the README's run command does this).
+            With no subcommand, herd opens an interactive chat with the model (the embedded default, \
+            SmolLM2-135M-Instruct, unless --model says otherwise). Install the default model with \
+            scripts/fetch-default-model.sh (the README's run command, scripts/herd, does this).
             """,
         version: HerdVersion.string,
         subcommands: [Chat.self, Generate.self, Info.self, Speed.self],
