@@ -81,6 +81,15 @@ struct LlamaGoldenTests {
         }
     }
 
+    /// The fixture's token ids came from HF tokenizers; Herd's tokenizer must produce the same from the text.
+    @Test func promptsTokenizeToTheFixtureIDs() throws {
+        let (fixture, _) = try Self.load()
+        let tokenizer = try ModelLoader.loadTokenizer(GGUFFile(path: TestModels.smolLM2Path()))
+        for c in fixture.cases {
+            #expect(tokenizer.encode(c.prompt).map(Int32.init) == c.ids, "\(c.prompt.debugDescription)")
+        }
+    }
+
     @Test func everyPositionsArgmaxMatchesAndPrefillEqualsDecode() throws {
         let (fixture, _) = try Self.load()
         let model = try Self.model(exact: false)
