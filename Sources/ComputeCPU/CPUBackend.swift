@@ -19,14 +19,16 @@ public enum CPUBackendError: Error, CustomStringConvertible {
     }
 }
 
-/// Owns one malloc'd buffer (activations, KV cache). Freed when the last tensor using it goes.
+/// Owns one zeroed heap buffer (activations, KV cache). Freed when the last tensor using it goes.
+/// `calloc` gets large buffers as fresh zero pages from the kernel, so a big KV cache costs resident
+/// memory only as it is written.
 final class HostBuffer {
     let pointer: UnsafeMutableRawPointer
     init(bytes: Int) {
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
-        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 64))
+        guard let p = calloc(max(bytes, 64), 1) else { fatalError("out of memory allocating \(bytes) bytes") }
+        pointer = p
     }
-    deinit { pointer.deallocate() }
+    deinit { free(pointer) }
 }
 
 /// The CPU compute backend: weights used in place from the mapped file, f32 activations, C SIMD kernels,
