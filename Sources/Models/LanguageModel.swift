@@ -11,14 +11,60 @@ public protocol LanguageModel: AnyObject {
     /// Floats per cached position per layer for K (and again for V).
     var kvWidth: Int { get }
     var backend: any ComputeBackend { get }
+    /// MoE layers x experts, for expert-routing counts; nil for dense models.
+    var routingShape: RoutingShape? { get }
 
     /// Runs `tokens` (one per row of `batch`) through the model, writing their K/V into `cache`, and
     /// returns the logits of the rows listed in `logitRows`, concatenated (`logitRows.count * vocabularySize`).
-    func forward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int]) -> [Float]
+    /// MoE models add the step's expert choices to `routing` when it is given.
+    func forward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> [Float]
 }
 
 extension LanguageModel {
     public func makeKVCache(slots: Int) -> KVCache {
         backend.makeKVCache(layers: layerCount, slots: slots, kvWidth: kvWidth)
+    }
+
+    public func forward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int]) -> [Float] {
+        forward(tokens: tokens, batch: batch, cache: cache, logitRows: logitRows, routing: nil)
+    }
+}
+
+/// The MoE layers of a model and their expert count.
+public struct RoutingShape: Sendable, Equatable {
+    /// Decoder layer index of each MoE layer, in order (row r of the counts is layer `moeLayers[r]`).
+    public var moeLayers: [Int]
+    public var experts: Int
+    public init(moeLayers: [Int], experts: Int) {
+        self.moeLayers = moeLayers
+        self.experts = experts
+    }
+}
+
+/// Tokens routed to each expert, per MoE layer, split by prefill and decode rows.
+///
+/// The engine fills `isDecodeRow` (one flag per batch row) before a step; the model adds one count per
+/// (row, chosen expert) for every MoE layer. Counts are `moeLayers.count x experts`, row-major.
+public final class RoutingCounts {
+    public let shape: RoutingShape
+    public var isDecodeRow: [Bool] = []
+    public private(set) var prefill: [UInt32]
+    public private(set) var decode: [UInt32]
+
+    public init(shape: RoutingShape) {
+        self.shape = shape
+        prefill = [UInt32](repeating: 0, count: shape.moeLayers.count * shape.experts)
+        decode = prefill
+    }
+
+    /// Records that batch row `row` chose `expert` in MoE layer number `moeIndex` (0-based among MoE layers).
+    @inline(__always)
+    public func record(moeIndex: Int, row: Int, expert: Int) {
+        let i = moeIndex * shape.experts + expert
+        if row < isDecodeRow.count && isDecodeRow[row] { decode[i] &+= 1 } else { prefill[i] &+= 1 }
+    }
+
+    public func reset() {
+        for i in prefill.indices { prefill[i] = 0; decode[i] = 0 }
     }
 }

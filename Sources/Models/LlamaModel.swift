@@ -77,6 +77,7 @@ public final class LlamaModel: LanguageModel {
     public var contextLength: Int { config.contextLength }
     public var layerCount: Int { config.layers }
     public var kvWidth: Int { config.kvHeads * config.headDim }
+    public var routingShape: RoutingShape? { nil }
 
     /// Loads a llama-architecture GGUF onto `backend`, checking every tensor's presence and shape.
     public init(gguf: GGUFFile, backend: any ComputeBackend) throws {
@@ -169,7 +170,7 @@ public final class LlamaModel: LanguageModel {
         return w
     }
 
-    public func forward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int]) -> [Float] {
+    public func forward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> [Float] {
         let rows = tokens.count
         precondition(rows == batch.rows.count && rows > 0, "one batch row per token")
         let c = config, b = backend, w = workspace(rows: rows)
