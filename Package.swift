@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // layer 0: tensors, dtypes, the backend protocol
@@ -25,9 +26,11 @@ let package = Package(
         // layer 2: backends, tokenizer, models
         .target(name: "ComputeCPU", dependencies: ["Compute", "CHerdKernels"]),
         .target(name: "Tokenizer"),
+        // the vLLM-style scheduler: request state, KV block pool, no tensors
+        .target(name: "Scheduler", dependencies: [.product(name: "DequeModule", package: "swift-collections")]),
         .target(name: "Models", dependencies: ["Compute", "Weights", "Tokenizer"]),
         // layer 3: generation loop, sampling
-        .target(name: "Engine", dependencies: ["Compute", "Models", "Tokenizer"]),
+        .target(name: "Engine", dependencies: ["Compute", "Models", "Tokenizer", "Scheduler"]),
         // layer 5: composition root
         .executableTarget(
             name: "Herd",
@@ -44,6 +47,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "ComputeCPU", "Compute", "Weights", "Tokenizer", "Engine", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "HerdCLITests", dependencies: ["TestSupport"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "ComputeCPU", "Tokenizer", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "ComputeCPU", "Tokenizer", "Scheduler", "TestSupport"]),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
     ]
 )

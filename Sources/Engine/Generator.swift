@@ -1,6 +1,7 @@
 import Compute
 import Foundation
 import Models
+import Scheduler
 import Tokenizer
 
 /// One generation request for the single-sequence loop.
@@ -21,15 +22,6 @@ public struct GenerationRequest: Sendable {
         self.stop = stop
         self.ignoreEOS = ignoreEOS
     }
-}
-
-public enum FinishReason: String, Sendable, Codable {
-    /// An end-of-sequence token or a stop string (OpenAI's "stop").
-    case stop
-    /// `maxTokens` reached (OpenAI's "length").
-    case length
-    /// Cancelled by the caller.
-    case abort
 }
 
 public struct GenerationResult: Sendable {

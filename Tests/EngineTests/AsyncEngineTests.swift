@@ -1,0 +1,69 @@
+import ComputeCPU
+import Engine
+import Models
+import Scheduler
+import TestSupport
+import Testing
+
+/// The threaded engine behind the front ends' interface.
+struct AsyncEngineTests {
+    static func engine(blocks: Int = 200, tokens: Int = 64, seqs: Int = 8) throws -> Engine {
+        let m = try EngineCoreTests.load()
+        return Engine(core: try EngineCoreTests.core(m, tokens: tokens, seqs: seqs, blocks: blocks), modelName: "tiny")
+    }
+
+    @Test func manyConcurrentRequestsAllComplete() async throws {
+        let engine = try Self.engine(blocks: 60, tokens: 48, seqs: 6)
+        defer { engine.shutdown() }
+        let prompts = EngineCoreTests.prompts(40, seed: 11)
+        let counts = try await withThrowingTaskGroup(of: (Int, FinishReason?).self) { group in
+            for p in prompts {
+                group.addTask {
+                    let (_, updates) = try await engine.submit(EngineRequest(prompt: .tokens(p), maxTokens: 12, sampling: .greedy, ignoreEOS: true))
+                    var n = 0
+                    var reason: FinishReason?
+                    for await u in updates { n += u.newTokens.count; reason = u.finishReason ?? reason }
+                    return (n, reason)
+                }
+            }
+            var all: [(Int, FinishReason?)] = []
+            for try await r in group { all.append(r) }
+            return all
+        }
+        #expect(counts.count == 40)
+        #expect(counts.allSatisfy { $0.0 == 12 && $0.1 == .length })
+        let s = engine.stats()
+        #expect(s.generationTokens == 40 * 12 && s.requestsFinishedTotal == 40 && s.kvBlocksUsed == 0)
+    }
+
+    @Test func cancellingTheConsumerAbortsTheRequest() async throws {
+        let engine = try Self.engine()
+        defer { engine.shutdown() }
+        let seen = AsyncStream<Int>.makeStream()
+        // A consumer (like a server handler whose client went away) is cancelled mid-stream.
+        let task = Task {
+            let (_, updates) = try await engine.submit(EngineRequest(prompt: .tokens([5, 6, 7]), maxTokens: 400, sampling: .greedy, ignoreEOS: true))
+            var n = 0
+            for await u in updates { n += u.newTokens.count; seen.continuation.yield(n) }
+            return n
+        }
+        for await n in seen.stream where n >= 3 { break }
+        task.cancel()
+        #expect(try await task.value < 400)
+        // Cancelling the consumer terminates the stream; the engine then aborts and frees the blocks.
+        for _ in 0..<200 where engine.stats().requestsFinished[.abort] != 1 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(engine.stats().requestsFinished[.abort] == 1)
+        #expect(engine.stats().kvBlocksUsed == 0)
+    }
+
+    @Test func knobsAndRejectionsThroughTheInterface() async throws {
+        let engine = try Self.engine()
+        defer { engine.shutdown() }
+        try await engine.setKnobs(maxNumBatchedTokens: 32, maxNumSeqs: 4, maxModelLen: 300)
+        #expect(engine.stats().config.maxNumBatchedTokens == 32)
+        await #expect(throws: KnobError.self) { try await engine.setKnobs(maxNumBatchedTokens: 2, maxNumSeqs: 4, maxModelLen: nil) }
+        await #expect(throws: RequestRejection.self) {
+            _ = try await engine.submit(EngineRequest(prompt: .tokens([Int32](repeating: 5, count: 400))))
+        }
+    }
+}
