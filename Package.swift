@@ -16,6 +16,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
     ],
     targets: [
         // layer 0: tensors, dtypes, the backend protocol
@@ -31,11 +34,23 @@ let package = Package(
         .target(name: "Models", dependencies: ["Compute", "Weights", "Tokenizer"]),
         // layer 3: generation loop, sampling
         .target(name: "Engine", dependencies: ["Compute", "Models", "Tokenizer", "Scheduler"]),
+        // layer 2: telemetry readers (host /proc, NVML, rocm-smi loaded at run time)
+        .target(name: "Telemetry"),
+        // layer 4: edges
+        .systemLibrary(name: "CNcursesw", pkgConfig: "ncursesw", providers: [.apt(["libncursesw5-dev"])]),
+        .target(name: "Console", dependencies: ["CNcursesw", "Engine", "Telemetry", "Scheduler", "Models"]),
+        .target(name: "Server", dependencies: [
+            "Engine", "Scheduler", "Tokenizer", "Models",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Metrics", package: "swift-metrics"),
+        ]),
         // layer 5: composition root
         .executableTarget(
             name: "Herd",
             dependencies: [
-                "Compute", "ComputeCPU", "Weights", "Tokenizer", "Models", "Engine",
+                "Compute", "ComputeCPU", "Weights", "Tokenizer", "Models", "Engine", "Scheduler", "Console", "Server",
+                "Telemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -49,5 +64,9 @@ let package = Package(
         .testTarget(name: "HerdCLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "ComputeCPU", "Tokenizer", "Scheduler", "TestSupport"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
+        .testTarget(name: "ConsoleTests", dependencies: ["Console", "Engine", "Scheduler", "Telemetry", "TestSupport"]),
+        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Scheduler", "Models", "ComputeCPU", "TestSupport",
+                                                        .product(name: "HummingbirdTesting", package: "hummingbird")]),
     ]
 )

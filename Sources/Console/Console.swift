@@ -1,0 +1,1 @@
+// The console: panes, prompt, tuner (issue 5).

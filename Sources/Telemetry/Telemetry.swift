@@ -1,0 +1,1 @@
+// GPU and host telemetry readers (issue 5).
