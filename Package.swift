@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
     ],
     targets: [
         // layer 0: tensors, dtypes, the backend protocol
@@ -45,11 +46,16 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
+        // the benchmark client (vllm bench serve semantics), in process or over HTTP
+        .target(name: "Bench", dependencies: [
+            "Engine", "Scheduler", "Tokenizer",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
         // layer 5: composition root
         .executableTarget(
             name: "Herd",
             dependencies: [
-                "Compute", "ComputeCPU", "Weights", "Tokenizer", "Models", "Engine", "Scheduler", "Console", "Server",
+                "Compute", "ComputeCPU", "Weights", "Tokenizer", "Models", "Engine", "Scheduler", "Console", "Server", "Bench",
                 "Telemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -64,6 +70,7 @@ let package = Package(
         .testTarget(name: "HerdCLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "ComputeCPU", "Tokenizer", "Scheduler", "TestSupport"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "Engine", "Server", "Models", "ComputeCPU", "Scheduler", "TestSupport"]),
         .testTarget(name: "ConsoleTests", dependencies: ["Console", "Engine", "Scheduler", "Telemetry", "TestSupport"]),
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Scheduler", "Models", "ComputeCPU", "TestSupport",

@@ -27,7 +27,8 @@ public final class Engine: EngineClient, @unchecked Sendable {
     public let tokenizer: BPETokenizer
     public let modelName: String
     private let core: EngineCore
-    private let statsRecorder: EngineStatsRecorder
+    /// Where listeners (the Prometheus exporter) subscribe to per-request and per-step events.
+    public let statsRecorder: EngineStatsRecorder
     private let condition = NSCondition()
     private var inbox: [Command] = []
     private var stopping = false

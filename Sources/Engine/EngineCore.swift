@@ -33,7 +33,10 @@ public final class EngineCore {
         let promptTokens: Int
         var cachedPromptTokens = 0
         var outputTokens = 0
-        init(sampling: SamplingParameters, stop: [String], arrival: UInt64, promptTokens: Int) {
+        let logprobs: Int?
+        var pendingLogprob: TokenLogprob?
+        init(sampling: SamplingParameters, stop: [String], arrival: UInt64, promptTokens: Int, logprobs: Int?) {
+            self.logprobs = logprobs
             sampler = Sampler(sampling)
             filter = StopStringFilter(stops: stop)
             self.arrival = arrival
@@ -85,6 +88,9 @@ public final class EngineCore {
             }
         }
         try request.sampling.validate()
+        if let n = request.logprobs, !(0...20).contains(n) {
+            throw RequestRejection(message: "logprobs must be between 0 and 20, got \(n)", parameter: "logprobs")
+        }
         let limit = scheduler.config.maxModelLen
         guard !prompt.isEmpty else { throw RequestRejection(message: "The prompt is empty: give at least one token.", parameter: "prompt") }
         for t in prompt where t < 0 || Int(t) >= model.vocabularySize {
@@ -108,7 +114,8 @@ public final class EngineCore {
         nextID += 1
         scheduler.add(SchedulerRequest(id: id, prompt: prompt, maxTokens: maxTokens, maxModelLen: limit,
                                        stopTokens: request.ignoreEOS ? [] : stopTokens))
-        states[id] = RequestState(sampling: request.sampling, stop: request.stop, arrival: now(), promptTokens: prompt.count)
+        states[id] = RequestState(sampling: request.sampling, stop: request.stop, arrival: now(), promptTokens: prompt.count,
+                                  logprobs: request.logprobs)
         stats.requestAdded(promptTokens: prompt.count)
         stats.queuesChanged(scheduler)
         return id
@@ -172,7 +179,9 @@ public final class EngineCore {
         let vocab = model.vocabularySize
         for chunk in plan.chunks where chunk.samples {
             guard let state = states[chunk.requestID] else { row += 1; continue }
-            let token = Int32(state.sampler.sample(logits[(row * vocab)..<((row + 1) * vocab)]))
+            let rowLogits = logits[(row * vocab)..<((row + 1) * vocab)]
+            let token = Int32(state.sampler.sample(rowLogits))
+            if let n = state.logprobs { state.pendingLogprob = TokenLogprob.compute(rowLogits, token: token, count: n) }
             sampled.append((chunk.requestID, token))
             row += 1
         }
@@ -213,10 +222,15 @@ public final class EngineCore {
         guard let state = states[id] else {
             return RequestOutput(requestID: id, newTokens: tokens, newText: text, finishReason: reason, promptTokens: 0, cachedPromptTokens: 0)
         }
-        defer { state.announcedPrompt = true }
-        return RequestOutput(requestID: id, newTokens: tokens, newText: text, finishReason: reason,
-                             promptTokens: state.announcedPrompt ? 0 : state.promptTokens,
-                             cachedPromptTokens: state.announcedPrompt ? 0 : state.cachedPromptTokens)
+        defer {
+            state.announcedPrompt = true
+            state.pendingLogprob = nil
+        }
+        var output = RequestOutput(requestID: id, newTokens: tokens, newText: text, finishReason: reason,
+                                   promptTokens: state.announcedPrompt ? 0 : state.promptTokens,
+                                   cachedPromptTokens: state.announcedPrompt ? 0 : state.cachedPromptTokens)
+        if let lp = state.pendingLogprob, !tokens.isEmpty { output.logprobs = [lp] }
+        return output
     }
 
     /// The last update of a finished request; records its latency metrics.

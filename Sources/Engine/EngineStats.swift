@@ -55,11 +55,28 @@ public struct EngineStats: Sendable {
     public var requestsFinishedTotal: Int { requestsFinished.values.reduce(0, +) }
 }
 
+/// What a listener hears about, as it happens (for histograms that must see every observation).
+public enum EngineEvent: Sendable {
+    case requestFinished(RequestMetrics)
+    /// Tokens computed in one step (prompt + generated), vLLM's iteration_tokens.
+    case step(tokens: Int)
+}
+
 /// Records engine activity from the engine thread; `snapshot()` may be called from any thread.
 public final class EngineStatsRecorder: Sendable {
     /// How many finished requests' metrics are kept for percentiles.
     public static let recentLimit = 2048
     private let state: Mutex<EngineStats>
+    private let listeners = Mutex<[@Sendable (EngineEvent) -> Void]>([])
+
+    /// Calls `listener` on the engine thread for every event from now on; it must be quick.
+    public func addListener(_ listener: @escaping @Sendable (EngineEvent) -> Void) {
+        listeners.withLock { $0.append(listener) }
+    }
+
+    private func emit(_ event: EngineEvent) {
+        for l in listeners.withLock({ $0 }) { l(event) }
+    }
 
     init(config: SchedulerConfig, blocks: Int, routingShape: RoutingShape?) {
         var s = EngineStats(config: config)
@@ -99,6 +116,7 @@ public final class EngineStatsRecorder: Sendable {
             s.recent.append(metrics)
             if s.recent.count > Self.recentLimit { s.recent.removeFirst(s.recent.count - Self.recentLimit) }
         }
+        emit(.requestFinished(metrics))
     }
 
     /// Queue and cache gauges, refreshed after every step and after adds and aborts between steps.
@@ -132,5 +150,6 @@ public final class EngineStatsRecorder: Sendable {
                 }
             }
         }
+        if !plan.isEmpty { emit(.step(tokens: plan.scheduledTokens)) }
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Herd: ParsableCommand {
+struct Herd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herd",
         abstract: "A live console and in-process inference engine for Llama-family serving nodes.",
@@ -11,7 +11,7 @@ struct Herd: ParsableCommand {
             scripts/fetch-default-model.sh (the README's run command, scripts/herd, does this).
             """,
         version: HerdVersion.string,
-        subcommands: [Chat.self, Generate.self, Info.self, Speed.self],
+        subcommands: [Chat.self, Generate.self, Info.self, Serve.self, Bench.self, Speed.self],
         defaultSubcommand: Chat.self
     )
 }

@@ -1,1 +1,0 @@
-// OpenAI-compatible HTTP server and /metrics (issue 6).
