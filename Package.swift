@@ -25,10 +25,13 @@ let package = Package(
         // layer 0: tensors, dtypes, the backend protocol
         .target(name: "Compute"),
         .target(name: "CHerdKernels", cSettings: kernelCFlags),
+        // the GPU kernel tree (CUDA/HIP common dialect, embedded) and the vendor API tables
+        .target(name: "CHerdGPU", exclude: ["kernels"], cSettings: [.unsafeFlags(["-Wno-c23-extensions"])]),
         // layer 1: model files
         .target(name: "Weights", dependencies: ["Compute"]),
         // layer 2: backends, tokenizer, models
         .target(name: "ComputeCPU", dependencies: ["Compute", "CHerdKernels"]),
+        .target(name: "ComputeCUDA", dependencies: ["Compute", "CHerdGPU", "CHerdKernels"]),
         .target(name: "Tokenizer"),
         // the vLLM-style scheduler: request state, KV block pool, no tensors
         .target(name: "Scheduler", dependencies: [.product(name: "DequeModule", package: "swift-collections")]),
@@ -55,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "Herd",
             dependencies: [
-                "Compute", "ComputeCPU", "Weights", "Tokenizer", "Models", "Engine", "Scheduler", "Console", "Server", "Bench",
+                "Compute", "ComputeCPU", "ComputeCUDA", "Weights", "Tokenizer", "Models", "Engine", "Scheduler", "Console", "Server", "Bench",
                 "Telemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

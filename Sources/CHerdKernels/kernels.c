@@ -1,18 +1,9 @@
 // CPU kernels: scalar reference versions and AVX2 versions chosen at run time.
 // Block layouts follow ggml (ggml-common.h): for Q4_0/Q4_1 byte j holds element j in its low nibble and
 // element j + 16 in its high nibble.
-#include "CHerdKernels.h"
+#include "kernels_internal.h"
 #include <math.h>
 #include <string.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define HERD_X86 1
-#endif
-
-typedef struct { uint16_t d; uint8_t qs[16]; } block_q4_0;
-typedef struct { uint16_t d; uint16_t m; uint8_t qs[16]; } block_q4_1;
-typedef struct { uint16_t d; int8_t qs[32]; } block_q8_0;
 
 // MARK: - half and bfloat conversions
 
@@ -77,6 +68,8 @@ static int use_avx2(void) {
 }
 
 const char *herd_kernels_isa(void) { return use_avx2() ? "avx2" : "scalar"; }
+
+int herd_use_avx2(void) { return use_avx2(); }
 
 
 int herd_wtype_supported(int t) {
@@ -372,7 +365,7 @@ void herd_rope(float *x, int64_t heads, int64_t head_dim, float pos, const float
     }
 }
 
-void herd_swiglu(const float *gate, const float *up, float *out, int64_t n) {
+static void swiglu_scalar(const float *gate, const float *up, float *out, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
@@ -441,4 +434,185 @@ void herd_attention_head(const float *q, const float *k_base, const float *v_bas
     }
 #endif
     attention_head_scalar(q, k_base, v_base, kv_stride, slots, n_ctx, head_dim, scale, scores, out);
+}
+
+// MARK: - grouped-query attention (one token row, one KV head, `group` query heads)
+
+#ifdef HERD_X86
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+
+// exp(x) for x <= 0 (softmax after subtracting the maximum): Cody-Waite range reduction and a degree-6
+// polynomial, about 1 ulp; underflows to 0 below -87.
+AVX512 static inline __m512 exp_512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.3f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+// Lane j of the result = the sum of the 16 lanes of v[j], by the same tree for every j.
+AVX512 static inline __m512 reduce16_512(const __m512 *v) {
+    __m512 s[8], t[4];
+    for (int i = 0; i < 8; i++)
+        s[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(s[2 * i]), b = _mm512_castps_pd(s[2 * i + 1]);
+        t[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    __m512 u0 = _mm512_add_ps(_mm512_shuffle_f32x4(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_f32x4(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512 u1 = _mm512_add_ps(_mm512_shuffle_f32x4(t[2], t[3], _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_f32x4(t[2], t[3], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(u0, u1, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_f32x4(u0, u1, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// out[a * ldo + 16 b + i] = inv[a] * sum_j p[a * n_ctx + j] * v_j[16 b + i] for a < GN heads, b < CN chunks.
+AVX512 static inline __attribute__((always_inline))
+void attn_values_512(const float *p, int64_t n_ctx, const float *v_base, size_t kv_stride, const int32_t *slots,
+                     const float *inv, float *out, int64_t ldo, const int GN, const int CN) {
+    __m512 acc[4][4];
+    for (int a = 0; a < GN; a++) for (int b = 0; b < CN; b++) acc[a][b] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n_ctx; j++) {
+        const float *vv = v_base + (size_t)slots[j] * kv_stride;
+        __m512 vc[4];
+        for (int b = 0; b < CN; b++) vc[b] = _mm512_loadu_ps(vv + 16 * b);
+        for (int a = 0; a < GN; a++) {
+            const __m512 pa = _mm512_set1_ps(p[a * n_ctx + j]);
+            for (int b = 0; b < CN; b++) acc[a][b] = _mm512_fmadd_ps(pa, vc[b], acc[a][b]);
+        }
+    }
+    for (int a = 0; a < GN; a++) {
+        const __m512 iv = _mm512_set1_ps(inv[a]);
+        for (int b = 0; b < CN; b++) _mm512_storeu_ps(out + a * ldo + 16 * b, _mm512_mul_ps(acc[a][b], iv));
+    }
+}
+
+// head_dim a multiple of 16. Scores 16 keys at a time per head; values accumulated for up to 4 heads x 64
+// dims per pass over the context. Per head the arithmetic does not depend on `group`.
+AVX512 static void attention_group_512(const float *q, const float *k_base, const float *v_base, size_t kv_stride,
+                                       const int32_t *slots, int64_t n_ctx, int64_t head_dim, int64_t group,
+                                       float scale, float *scores, float *out) {
+    const int64_t chunks = head_dim / 16;
+    const __m512 vscale = _mm512_set1_ps(scale);
+    for (int64_t j0 = 0; j0 < n_ctx; j0 += 16) {
+        const int64_t cnt = n_ctx - j0 < 16 ? n_ctx - j0 : 16;
+        const __mmask16 mask = (__mmask16)((1u << cnt) - 1);
+        const float *keys[16];
+        for (int64_t jj = 0; jj < 16; jj++) keys[jj] = k_base + (size_t)slots[j0 + (jj < cnt ? jj : 0)] * kv_stride;
+        for (int64_t g = 0; g < group; g++) {
+            const float *qg = q + g * head_dim;
+            __m512 v[16];
+            if (chunks == 4) {
+                const __m512 q0 = _mm512_loadu_ps(qg), q1 = _mm512_loadu_ps(qg + 16), q2 = _mm512_loadu_ps(qg + 32), q3 = _mm512_loadu_ps(qg + 48);
+                for (int jj = 0; jj < 16; jj++) {
+                    const float *k = keys[jj];
+                    __m512 acc = _mm512_mul_ps(q0, _mm512_loadu_ps(k));
+                    acc = _mm512_fmadd_ps(q1, _mm512_loadu_ps(k + 16), acc);
+                    acc = _mm512_fmadd_ps(q2, _mm512_loadu_ps(k + 32), acc);
+                    v[jj] = _mm512_fmadd_ps(q3, _mm512_loadu_ps(k + 48), acc);
+                }
+            } else {
+                for (int jj = 0; jj < 16; jj++) {
+                    const float *k = keys[jj];
+                    __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(qg), _mm512_loadu_ps(k));
+                    for (int64_t c = 1; c < chunks; c++)
+                        acc = _mm512_fmadd_ps(_mm512_loadu_ps(qg + 16 * c), _mm512_loadu_ps(k + 16 * c), acc);
+                    v[jj] = acc;
+                }
+            }
+            // Lanes past the context end hold a repeat of key 0 and are not stored.
+            _mm512_mask_storeu_ps(scores + g * n_ctx + j0, mask, _mm512_mul_ps(reduce16_512(v), vscale));
+        }
+    }
+    float inv[64];
+    for (int64_t g = 0; g < group; g++) {
+        float *s = scores + g * n_ctx;
+        __m512 mx = _mm512_set1_ps(-INFINITY);
+        int64_t j = 0;
+        for (; j + 16 <= n_ctx; j += 16) mx = _mm512_max_ps(mx, _mm512_loadu_ps(s + j));
+        if (j < n_ctx) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(mx, (__mmask16)((1u << (n_ctx - j)) - 1), s + j));
+        const __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+        __m512 sum = _mm512_setzero_ps();
+        for (j = 0; j + 16 <= n_ctx; j += 16) {
+            __m512 e = exp_512(_mm512_sub_ps(_mm512_loadu_ps(s + j), m));
+            _mm512_storeu_ps(s + j, e);
+            sum = _mm512_add_ps(sum, e);
+        }
+        if (j < n_ctx) {
+            const __mmask16 mask = (__mmask16)((1u << (n_ctx - j)) - 1);
+            __m512 e = _mm512_maskz_mov_ps(mask, exp_512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, s + j), m)));
+            _mm512_mask_storeu_ps(s + j, mask, e);
+            sum = _mm512_add_ps(sum, e);
+        }
+        float total = _mm512_reduce_add_ps(sum);
+        inv[g] = total > 0 ? 1.0f / total : 0.0f;
+    }
+    for (int64_t g0 = 0; g0 < group; g0 += 4) {
+        const int64_t gn = group - g0 < 4 ? group - g0 : 4;
+        for (int64_t c0 = 0; c0 < chunks; c0 += 4) {
+            const int64_t cn = chunks - c0 < 4 ? chunks - c0 : 4;
+            const float *p = scores + g0 * n_ctx;
+            float *o = out + g0 * head_dim + 16 * c0;
+            const float *vb = v_base + 16 * c0;
+            switch (gn * 8 + cn) {
+            case 1 * 8 + 4: attn_values_512(p, n_ctx, vb, kv_stride, slots, inv + g0, o, head_dim, 1, 4); break;
+            case 2 * 8 + 4: attn_values_512(p, n_ctx, vb, kv_stride, slots, inv + g0, o, head_dim, 2, 4); break;
+            case 3 * 8 + 4: attn_values_512(p, n_ctx, vb, kv_stride, slots, inv + g0, o, head_dim, 3, 4); break;
+            case 4 * 8 + 4: attn_values_512(p, n_ctx, vb, kv_stride, slots, inv + g0, o, head_dim, 4, 4); break;
+            default:
+                for (int64_t a = 0; a < gn; a++)
+                    for (int64_t b = 0; b < cn; b++)
+                        attn_values_512(p + a * n_ctx, n_ctx, vb + 16 * b, kv_stride, slots, inv + g0 + a,
+                                        o + a * head_dim + 16 * b, head_dim, 1, 1);
+            }
+        }
+    }
+}
+#endif
+
+void herd_attention_group(const float *q, const float *k_base, const float *v_base, size_t kv_stride,
+                          const int32_t *slots, int64_t n_ctx, int64_t head_dim, int64_t group, float scale,
+                          float *scores, float *out, int allow_simd) {
+#ifdef HERD_X86
+    if (allow_simd && group <= 64 && head_dim % 16 == 0 && herd_use_avx512()) {
+        attention_group_512(q, k_base, v_base, kv_stride, slots, n_ctx, head_dim, group, scale, scores, out);
+        return;
+    }
+#endif
+    for (int64_t g = 0; g < group; g++)
+        herd_attention_head(q + g * head_dim, k_base, v_base, kv_stride, slots, n_ctx, head_dim, scale,
+                            scores, out + g * head_dim, allow_simd);
+}
+
+// MARK: - SwiGLU
+
+#ifdef HERD_X86
+AVX512 static void swiglu_512(const float *gate, const float *up, float *out, int64_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f), hi = _mm512_set1_ps(88.0f);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 g = _mm512_loadu_ps(gate + i);
+        __m512 e = exp_512(_mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), g), hi));
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), _mm512_loadu_ps(up + i)));
+    }
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+        __m512 e = exp_512(_mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), g), hi));
+        _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), _mm512_maskz_loadu_ps(m, up + i)));
+    }
+}
+#endif
+
+void herd_swiglu(const float *gate, const float *up, float *out, int64_t n) {
+#ifdef HERD_X86
+    if (herd_use_avx512()) { swiglu_512(gate, up, out, n); return; }
+#endif
+    swiglu_scalar(gate, up, out, n);
 }

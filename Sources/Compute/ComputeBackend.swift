@@ -108,6 +108,18 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func gatherRows(_ x: Tensor, indices: [Int], into out: Tensor)
     /// The first `rows` rows as host floats.
     func read(_ x: Tensor, rows: Int) -> [Float]
+
+    // MARK: Llama 4 (mixture of experts, FP8 checkpoints)
+
+    /// Takes an FP8 E4M3 weight `[out, in]` with one scale per output row (`rowScales`: `[out]` or
+    /// `[out, 1]`, F32/BF16/F16): `W[o, i] = fp8[o, i] * scale[o]`. Backends without FP8 products
+    /// dequantize here (the CPU backend stores BF16).
+    func weight(_ host: HostTensor, rowScales: HostTensor) throws -> Tensor
+    /// x[r] *= factors[r] for r in 0..<factors.count (routing weights on expert inputs, attention
+    /// temperature on queries).
+    func scaleRows(_ x: Tensor, factors: [Float])
+    /// y[indices[i]] += x[i] (expert outputs back into their tokens' rows; an index may repeat).
+    func scatterAddRows(_ x: Tensor, indices: [Int], into y: Tensor)
 }
 
 extension ComputeBackend {

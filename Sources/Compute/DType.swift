@@ -2,7 +2,8 @@
 ///
 /// Raw values are the ggml type ids used by GGUF files, so a GGUF tensor's type maps here without a table;
 /// safetensors dtypes map onto the same cases. Quantized types store `blockSize` elements in
-/// `blockBytes` bytes.
+/// `blockBytes` bytes. Types ggml does not have get raw values from 0x100 up, above every ggml id (ggml's
+/// ids are below 64), so the two numberings can never collide.
 public enum DType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case f32 = 0
     case f16 = 1
@@ -24,6 +25,9 @@ public enum DType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case i64 = 27
     case f64 = 28
     case bf16 = 30
+    /// 8-bit float, 1 sign, 4 exponent (bias 7), 3 mantissa bits, no infinities (safetensors `F8_E4M3`,
+    /// the FP8 checkpoints' weights). Not a ggml type: raw value 0x100.
+    case f8_e4m3 = 0x100
 
     /// Elements per block (1 for plain types).
     public var blockSize: Int {
@@ -39,7 +43,7 @@ public enum DType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         switch self {
         case .f32, .i32: 4
         case .f16, .bf16, .i16: 2
-        case .i8: 1
+        case .i8, .f8_e4m3: 1
         case .i64, .f64: 8
         case .q4_0: 2 + 16            // f16 scale, 32 x 4-bit
         case .q4_1: 2 + 2 + 16        // f16 scale, f16 min, 32 x 4-bit
@@ -70,6 +74,7 @@ public enum DType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
         case .f32: "F32"
         case .f16: "F16"
         case .bf16: "BF16"
+        case .f8_e4m3: "F8_E4M3"
         case .f64: "F64"
         case .i8: "I8"
         case .i16: "I16"

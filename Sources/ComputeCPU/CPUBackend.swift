@@ -1,6 +1,5 @@
 import CHerdKernels
 import Compute
-import Dispatch
 
 #if canImport(Glibc)
 import Glibc
@@ -47,6 +46,9 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     private var q8ScratchBytes = 0
     private var attnScratch: [UnsafeMutablePointer<Float>] = []
     private var attnScratchLength = 0
+    /// Persistent worker threads (threads - 1 of them; the calling thread is the last worker), started on the
+    /// first parallel op.
+    private var pool: OpaquePointer?
 
     public init(threads: Int? = nil, exactActivations: Bool = false, useSIMD: Bool = true) {
         self.exactActivations = exactActivations
@@ -56,12 +58,13 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     }
 
     deinit {
+        if let pool { herd_pool_destroy(pool) }
         q8Scratch?.deallocate()
         attnScratch.forEach { $0.deallocate() }
     }
 
     public var description: String {
-        "cpu (\(useSIMD ? String(cString: herd_kernels_isa()) : "scalar")\(exactActivations ? ", exact activations" : ""), \(threads) threads)"
+        "cpu (\(String(cString: herd_matmul_isa(useSIMD ? 1 : 0)))\(exactActivations ? ", exact activations" : ""), \(threads) threads)"
     }
 
     public func weight(_ host: HostTensor) throws -> Tensor {
@@ -116,23 +119,13 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         let wtype = Int32(weight.dtype.rawValue)
         let rowBytes = herd_row_bytes(wtype, Int64(k))
         let xf = UnsafePointer(x.data.assumingMemoryBound(to: Float.self))
-        var xq: UnsafePointer<herd_block_q8>? = nil
-        if weight.dtype.isQuantized && !exactActivations {
-            let blocks = k / 32
-            let q = scratchQ8(blocks: rows * blocks)
-            parallel(rows) { r in herd_quantize_row_q8(xf + r * x.rowLength, q + r * blocks, Int64(k)) }
-            xq = UnsafePointer(q)
-        }
         let y = out.data.assumingMemoryBound(to: Float.self)
-        let ldx = Int64(x.rowLength), ldy = Int64(out.rowLength)
-        // Split output features across threads in chunks (multiples of 4 rows keep cache lines apart).
-        let chunks = threads == 1 ? 1 : threads * 4
-        let per = (n + chunks - 1) / chunks
-        parallel(chunks) { c in
-            let begin = c * per, end = min(n, begin + per)
-            guard begin < end else { return }
-            herd_matmul_rows(wtype, weight.data, rowBytes, Int64(k), xq, xf, ldx, Int64(rows), y, ldy, Int64(begin), Int64(end), useSIMD ? 1 : 0)
-        }
+        // Quantizing the activations, splitting rows and outputs into tasks and running them on the pool all
+        // happen in C (one call per matrix product).
+        let scratch = weight.dtype.isQuantized && !exactActivations ? scratch(bytes: herd_matmul_scratch_bytes(Int64(k), Int64(rows))) : nil
+        let flags = (useSIMD ? Int32(HERD_MM_SIMD) : 0) | (exactActivations ? Int32(HERD_MM_EXACT) : 0)
+        herd_matmul(workerPool(), wtype, weight.data, rowBytes, Int64(k), Int64(n), xf, Int64(x.rowLength), Int64(rows),
+                    y, Int64(out.rowLength), scratch, flags)
     }
 
     public func rope(_ x: Tensor, rows: Int, heads: Int, headDim: Int, positions: [Int32], rope: RoPE) {
@@ -165,22 +158,33 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         let q = UnsafePointer(queries.data.assumingMemoryBound(to: Float.self))
         let o = out.data.assumingMemoryBound(to: Float.self)
         let group = heads / kvHeads
-        let longest = batch.rows.map { Int($0.contextEnd - $0.contextStart) }.max() ?? 0
-        let workers = min(threads, max(1, batch.rows.count * heads))
-        let scratch = attentionScratch(workers: workers, length: longest)
-        let items = batch.rows.count * heads
-        batch.slots.withUnsafeBufferPointer { slots in
-            parallel(workers) { w in
-                var item = w
-                while item < items {
-                    let r = item / heads, h = item % heads
-                    let row = batch.rows[r]
-                    let list = slots.baseAddress! + batch.sequenceSlotOffsets[Int(row.sequence)] + Int(row.contextStart)
-                    let kvOffset = (h / group) * headDim
-                    herd_attention_head(q + r * queries.rowLength + h * headDim, kc + kvOffset, vc + kvOffset, width,
-                                        list, Int64(row.contextEnd - row.contextStart), Int64(headDim), scale,
-                                        scratch[w], o + r * out.rowLength + h * headDim, useSIMD ? 1 : 0)
-                    item += workers
+        var longest = 0
+        for row in batch.rows { longest = max(longest, Int(row.contextEnd - row.contextStart)) }
+        // One item = one token row and one KV head with its `group` query heads (keys and values read once).
+        // With few rows (decode) that is too few items to keep the threads busy: then one item per query
+        // head (per head the kernel's arithmetic is the same either way).
+        let split = batch.rows.count * kvHeads < threads * 4 ? group : 1
+        let sub = group / split
+        let items = batch.rows.count * kvHeads * split
+        let scratch = attentionScratch(workers: threads, length: longest * group)
+        let simd: Int32 = useSIMD ? 1 : 0
+        // Tasks of several items each: enough tasks to balance the threads, few enough to cost nothing.
+        let perTask = max(1, items / (threads * 8))
+        let tasks = (items + perTask - 1) / perTask
+        batch.rows.withUnsafeBufferPointer { rows in
+            batch.sequenceSlotOffsets.withUnsafeBufferPointer { offsets in
+                batch.slots.withUnsafeBufferPointer { slots in
+                    parallel(tasks) { task, worker in
+                        for item in (task * perTask)..<min(items, (task + 1) * perTask) {
+                            let r = item / (kvHeads * split), kvh = item % (kvHeads * split) / split, part = item % split
+                            let row = rows[r]
+                            let list = slots.baseAddress! + offsets[Int(row.sequence)] + Int(row.contextStart)
+                            let kvOffset = kvh * headDim, qOffset = (kvh * group + part * sub) * headDim
+                            herd_attention_group(q + r * queries.rowLength + qOffset, kc + kvOffset, vc + kvOffset, width,
+                                                 list, Int64(row.contextEnd - row.contextStart), Int64(headDim),
+                                                 Int64(sub), scale, scratch[worker], o + r * out.rowLength + qOffset, simd)
+                        }
+                    }
                 }
             }
         }
@@ -209,27 +213,39 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
 
     // MARK: helpers
 
-    /// Runs `body(i)` for i in 0..<count across the worker threads (inline when there is one thread or item).
-    private func parallel(_ count: Int, _ body: (Int) -> Void) {
+    /// The worker pool, started on first use (a backend that never runs an op starts no threads).
+    private func workerPool() -> OpaquePointer? {
+        if threads == 1 { return nil }
+        if pool == nil { pool = herd_pool_create(Int32(threads)) }
+        return pool
+    }
+
+    /// Runs `body(task, worker)` for task in 0..<count on the pool; worker in 0..<threads names the thread
+    /// (for per-thread scratch). Inline when there is one thread or task.
+    private func parallel(_ count: Int, _ body: (Int, Int) -> Void) {
         if count <= 1 || threads == 1 {
-            for i in 0..<count { body(i) }
-        } else {
-            // concurrentPerform returns only when every iteration has run, so `body` never escapes.
-            withoutActuallyEscaping(body) { body in
-                let unchecked = UncheckedSendable(body)
-                DispatchQueue.concurrentPerform(iterations: count) { unchecked.value($0) }
+            for i in 0..<count { body(i, 0) }
+            return
+        }
+        // herd_pool_run returns only when every task has run, so `body` never escapes.
+        withoutActuallyEscaping(body) { body in
+            var body = body
+            withUnsafeMutablePointer(to: &body) { context in
+                herd_pool_run(workerPool(), Int32(count), { context, task, worker in
+                    context!.assumingMemoryBound(to: ((Int, Int) -> Void).self).pointee(Int(task), Int(worker))
+                }, context)
             }
         }
     }
 
-    private func scratchQ8(blocks: Int) -> UnsafeMutablePointer<herd_block_q8> {
-        let bytes = blocks * MemoryLayout<herd_block_q8>.stride
+    /// Scratch for quantized activations (64-byte aligned), grown on demand and reused.
+    private func scratch(bytes: Int) -> UnsafeMutableRawPointer {
         if bytes > q8ScratchBytes {
             q8Scratch?.deallocate()
             q8Scratch = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
             q8ScratchBytes = bytes
         }
-        return q8Scratch!.bindMemory(to: herd_block_q8.self, capacity: blocks)
+        return q8Scratch!
     }
 
     private func attentionScratch(workers: Int, length: Int) -> [UnsafeMutablePointer<Float>] {
@@ -240,10 +256,4 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
         }
         return attnScratch
     }
-}
-
-/// Carries a non-Sendable closure into `concurrentPerform`, whose iterations touch disjoint memory.
-private struct UncheckedSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }

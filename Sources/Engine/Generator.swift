@@ -89,7 +89,8 @@ public final class Generator {
                 break
             }
             output.append(token)
-            let piece = decoder.push(tokenizer.tokenBytes(Int(token)))
+            // Control tokens (e.g. <|endoftext|> sampled mid-text) count as tokens but are not text.
+            let piece = tokenizer.isControl(Int(token)) ? "" : decoder.push(tokenizer.tokenBytes(Int(token)))
             let (ready, hitStop) = stream.push(piece)
             text += ready
             if !ready.isEmpty && !onText(ready) { reason = .abort; break }

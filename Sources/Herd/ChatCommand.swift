@@ -22,7 +22,7 @@ struct Chat: ParsableCommand {
         let generator = Generator(model: loaded.model, tokenizer: loaded.tokenizer, chatFormat: format)
         let interactive = isatty(STDIN_FILENO) != 0
         var history: [ChatMessage] = system.map { [ChatMessage(role: "system", content: $0)] } ?? []
-        let name = loaded.gguf.optionalString("general.name") ?? "model"
+        let name = loaded.name
         if interactive {
             emit("herd chat: \(name) on \(loaded.model.backend.description). /reset clears, /quit leaves.\n")
         }

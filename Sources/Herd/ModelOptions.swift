@@ -1,6 +1,7 @@
 import ArgumentParser
 import Compute
 import ComputeCPU
+import ComputeCUDA
 import Foundation
 import Models
 
@@ -9,7 +10,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Model file (GGUF). Default: the embedded SmolLM2-135M-Instruct.", valueName: "path"))
     var model: String?
 
-    @Option(name: .long, help: "Compute device: auto or cpu (GPU backends come later).")
+    @Option(name: .long, help: "Compute device: auto (CUDA when a GPU and its driver are there, else CPU), cpu or cuda.")
     var device: DeviceChoice = .auto
 
     @Option(name: .long, help: "CPU threads (default: all cores).")
@@ -22,9 +23,15 @@ struct ModelOptions: ParsableArguments {
         if let t = threads, t < 1 || t > 1024 { throw ValidationError("--threads must be between 1 and 1024, got \(t)") }
     }
 
-    func makeBackend() -> any ComputeBackend {
+    func makeBackend() throws -> any ComputeBackend {
         switch device {
-        case .auto, .cpu: CPUBackend(threads: threads, exactActivations: exactActivations)
+        case .cpu: return CPUBackend(threads: threads, exactActivations: exactActivations)
+        case .cuda:
+            do { return try CUDABackend() } catch { throw CLIError("--device cuda: \(error)") }
+        case .auto:
+            // CUDA where it loads; otherwise the CPU (the reason is not an error on a CPU-only machine).
+            if let gpu = try? CUDABackend() { return gpu }
+            return CPUBackend(threads: threads, exactActivations: exactActivations)
         }
     }
 
@@ -43,7 +50,7 @@ struct ModelOptions: ParsableArguments {
 }
 
 enum DeviceChoice: String, ExpressibleByArgument, CaseIterable {
-    case auto, cpu
+    case auto, cpu, cuda
 }
 
 enum DefaultModel {

@@ -42,7 +42,7 @@ struct Speed: ParsableCommand {
             tg.append(Double(genTokens) / (Double(t2 - t1) / 1e9))
         }
         func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
-        let name = loaded.gguf.optionalString("general.name") ?? loaded.path
+        let name = loaded.name
         print("model:   \(name)")
         print("backend: \(model.backend.description)")
         print("")

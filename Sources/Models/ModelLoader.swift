@@ -1,4 +1,5 @@
 import Compute
+import Foundation
 import Tokenizer
 import Weights
 
@@ -10,15 +11,27 @@ public struct LoadedModel {
     /// nil when the file has no chat template Herd knows (`chatFormatError` says why).
     public let chatFormat: ChatFormat?
     public let chatFormatError: String?
-    public let gguf: GGUFFile
+    /// The GGUF file, when the model came from one.
+    public let gguf: GGUFFile?
+    /// The Hugging Face checkpoint directory, when the model came from one.
+    public let checkpoint: HFCheckpoint?
+
+    /// A display name: GGUF `general.name`, else the file or directory name.
+    public var name: String {
+        gguf?.optionalString("general.name") ?? String(path.split(separator: "/").last ?? Substring(path))
+    }
 }
 
 public enum ModelLoader {
     /// Architectures Herd can run from GGUF.
     public static let supportedArchitectures = ["llama"]
 
-    /// Opens a GGUF model file and places its weights on `backend`.
+    /// Opens a GGUF model file, or a Hugging Face checkpoint directory, and places its weights on `backend`.
     public static func load(path: String, backend: any ComputeBackend) throws -> LoadedModel {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            return try loadCheckpoint(directory: path, backend: backend)
+        }
         let gguf = try GGUFFile(path: path)
         let arch = try gguf.string("general.architecture")
         let model: any LanguageModel
@@ -35,7 +48,51 @@ public enum ModelLoader {
         do { format = try ChatFormat.detect(template: gguf.optionalString("tokenizer.chat_template")) } catch {
             formatError = "\(error)"
         }
-        return LoadedModel(path: path, model: model, tokenizer: tokenizer, chatFormat: format, chatFormatError: formatError, gguf: gguf)
+        return LoadedModel(path: path, model: model, tokenizer: tokenizer, chatFormat: format, chatFormatError: formatError, gguf: gguf,
+                           checkpoint: nil)
+    }
+
+    /// A Hugging Face checkpoint directory: config.json (Llama 4), safetensors weights, tokenizer.json, and
+    /// the chat template from tokenizer_config.json or chat_template.jinja.
+    public static func loadCheckpoint(directory: String, backend: any ComputeBackend) throws -> LoadedModel {
+        let dir = directory.hasSuffix("/") && directory.count > 1 ? String(directory.dropLast()) : directory
+        let configPath = dir + "/config.json"
+        guard FileManager.default.fileExists(atPath: configPath) else {
+            throw ModelFileError(dir, "not a model directory: no config.json")
+        }
+        let config = try Llama4CheckpointConfig(path: configPath)
+        let checkpoint = try HFCheckpoint(directory: dir)
+        let model = try Llama4Model.load(checkpoint: checkpoint, config: config, backend: backend)
+
+        let (tokenizer, loadedTokenizerConfig) = try loadHFTokenizer(directory: dir)
+        var tokenizerConfig = loadedTokenizerConfig
+        // The embedding table may be padded past the tokenizer's ids, never the other way round.
+        guard tokenizer.vocabSize <= model.vocabularySize else {
+            throw ModelFileError(dir + "/tokenizer.json", "tokenizer has \(tokenizer.vocabSize) tokens but the embedding table has \(model.vocabularySize) rows")
+        }
+        if tokenizerConfig.chatTemplate == nil, let jinja = try? String(contentsOfFile: dir + "/chat_template.jinja", encoding: .utf8) {
+            tokenizerConfig.chatTemplate = jinja
+        }
+        var format: ChatFormat? = nil, formatError: String? = nil
+        do { format = try ChatFormat.detect(template: tokenizerConfig.chatTemplate) } catch {
+            formatError = "\(error)"
+        }
+        return LoadedModel(path: dir, model: model, tokenizer: tokenizer, chatFormat: format, chatFormatError: formatError,
+                           gguf: nil, checkpoint: checkpoint)
+    }
+
+    /// tokenizer.json with the special-token names of tokenizer_config.json (when present).
+    static func loadHFTokenizer(directory dir: String) throws(ModelFileError) -> (BPETokenizer, HFTokenizerConfig) {
+        let configPath = dir + "/tokenizer_config.json"
+        let result = Result { () throws(HFTokenizerError) -> (BPETokenizer, HFTokenizerConfig) in
+            let config = FileManager.default.fileExists(atPath: configPath) ? try HFTokenizerConfig.load(path: configPath) : HFTokenizerConfig()
+            let tokenizer = try HFTokenizerJSON.load(path: dir + "/tokenizer.json", bosToken: config.bosToken, eosToken: config.eosToken)
+            return (tokenizer, config)
+        }
+        switch result {
+        case .success(let value): return value
+        case .failure(let error): throw ModelFileError(error.path, error.reason)
+        }
     }
 
     /// The tokenizer described by `tokenizer.ggml.*` metadata (byte-level BPE, `tokenizer.ggml.model = gpt2`).

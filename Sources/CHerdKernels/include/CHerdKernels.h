@@ -66,6 +66,49 @@ void herd_attention_head(const float *q, const float *k_base, const float *v_bas
                          const int32_t *slots, int64_t n_ctx, int64_t head_dim, float scale,
                          float *scores, float *out, int allow_simd);
 
+// ---- Llama 4 (llama4.c) ----
+
+// One FP8 E4M3 ("fn": no infinities) value as f32.
+float herd_fp8_e4m3_to_f32(uint8_t v);
+// dst[i] = bf16(fp8[i] * scale), rounded to nearest even: an FP8 weight row with its per-row scale.
+void herd_dequantize_fp8_e4m3_row_bf16(const uint8_t *src, float scale, uint16_t *dst, int64_t n);
+
+// MARK: - thread pool and whole matrix products (threadpool.c, matmul.c)
+
+// A persistent pool of worker threads (pthreads). Idle workers spin for a few tens of microseconds, then
+// sleep; one region runs at a time, issued from one thread.
+typedef struct herd_pool herd_pool;
+typedef void (*herd_task_fn)(void *ctx, int task, int worker);
+// `threads` counts the calling thread: threads - 1 workers are started.
+herd_pool *herd_pool_create(int threads);
+void herd_pool_destroy(herd_pool *pool);
+int herd_pool_threads(const herd_pool *pool);
+// Runs fn(ctx, t, worker) for t in 0..<n_tasks on the caller (worker 0) and the workers (1..threads-1),
+// returning when all have run. pool NULL runs them inline.
+void herd_pool_run(herd_pool *pool, int n_tasks, herd_task_fn fn, void *ctx);
+
+// Which integer matmul path herd_matmul takes for quantized weights: "avx512vnni", "avx2" or "scalar".
+const char *herd_matmul_isa(int allow_simd);
+
+// Scratch bytes herd_matmul needs for `m` activation rows of `k` (quantized activations).
+size_t herd_matmul_scratch_bytes(int64_t k, int64_t m);
+
+enum { HERD_MM_SIMD = 1, HERD_MM_EXACT = 2 };
+// y[r * ldy + j] = dot(W row j, x row r) for j < n, r < m, split across the pool. Quantized W: x is quantized
+// to 8 bits per block of 32 (unless flags has HERD_MM_EXACT) into `scratch` (herd_matmul_scratch_bytes,
+// 64-byte aligned). Each output is computed with the same arithmetic whatever m, the row's place in the
+// batch and the thread count (batch invariance).
+void herd_matmul(herd_pool *pool, int wtype, const void *w, size_t w_row_bytes, int64_t k, int64_t n,
+                 const float *x, int64_t ldx, int64_t m, float *y, int64_t ldy,
+                 void *scratch, int flags);
+
+// Grouped-query attention for one token row and one KV head: the `group` query heads at q (head_dim apart,
+// written to out likewise) share the keys/values at k_base/v_base + slots[j] * kv_stride. scores: scratch
+// of group * n_ctx floats. Per head the same arithmetic as group == 1.
+void herd_attention_group(const float *q, const float *k_base, const float *v_base, size_t kv_stride,
+                          const int32_t *slots, int64_t n_ctx, int64_t head_dim, int64_t group, float scale,
+                          float *scores, float *out, int allow_simd);
+
 #ifdef __cplusplus
 }
 #endif

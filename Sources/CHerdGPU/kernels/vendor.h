@@ -1,0 +1,31 @@
+// The one vendor-mapping header of Herd's GPU kernel tree: the same kernels compile as CUDA (NVRTC,
+// warps of 32) and as HIP (hiprtc / hipcc, wavefronts of 64 on AMD CDNA). Kernels never assume a warp
+// size: block-level reductions go through shared memory, sized by blockDim.
+#pragma once
+#if defined(__HIPCC__) || defined(__HIP_PLATFORM_AMD__)
+  #define HERD_HIP 1
+  #include <hip/hip_runtime.h>
+#else
+  #define HERD_CUDA 1
+#endif
+
+// IEEE half to float by bit manipulation: the same code on every vendor, no fp16 headers needed
+// (NVRTC has no standard headers).
+__device__ __forceinline__ float herd_half_to_float(unsigned short h) {
+    const unsigned int sign = ((unsigned int)h & 0x8000u) << 16;
+    unsigned int exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+    if (exp == 0x1f) return __uint_as_float(sign | 0x7f800000u | (mant << 13));
+    if (exp == 0) {
+        if (mant == 0) return __uint_as_float(sign);
+        // subnormal: value = mant * 2^-24
+        const float v = (float)mant * 5.9604644775390625e-8f;
+        return sign ? -v : v;
+    }
+    return __uint_as_float(sign | ((exp + 112u) << 23) | (mant << 13));
+}
+
+__device__ __forceinline__ float herd_bf16_to_float(unsigned short h) {
+    return __uint_as_float(((unsigned int)h) << 16);
+}
+
+#define HERD_KERNEL extern "C" __global__

@@ -1,0 +1,160 @@
+import CHerdGPU
+import CHerdKernels
+import Compute
+
+/// The model ops as kernel launches. Each op's CPU twin is the same-named op of `CPUBackend`.
+extension CUDABackend {
+    private func deviceTensor(_ dtype: DType, _ shape: [Int], _ pointer: UnsafeMutableRawPointer, bytes: Int) -> Tensor {
+        let buffer = DeviceBuffer(pointer) { [cu] p in _ = cu.cuMemFree(herd_CUdeviceptr(UInt(bitPattern: p))) }
+        return Tensor(dtype: dtype, shape: shape, data: pointer, byteCount: bytes, owner: buffer)
+    }
+
+    public func weight(_ host: HostTensor) throws -> Tensor {
+        let rows = host.shape.count == 1 ? 1 : host.shape.dropLast().reduce(1, *)
+        let k = host.shape.last ?? 1
+        switch host.dtype {
+        case .f32 where host.shape.count == 1, .f32:
+            return deviceTensor(.f32, host.shape, upload(host.bytes), bytes: host.bytes.count)
+        case .f16, .bf16:
+            if host.shape.count == 1 { return try floatVector(host) }
+            return deviceTensor(host.dtype, host.shape, upload(host.bytes), bytes: host.bytes.count)
+        case .q4_0, .q4_1, .q8_0:
+            // Dequantized row by row to f32, stored as f16 (exact for the 8-bit grid; see the type's doc).
+            guard k % 32 == 0 else { throw GPUError("tensor \"\(host.name)\": row length \(k) is not a multiple of 32") }
+            let rowBytes = Int(herd_row_bytes(Int32(host.dtype.rawValue), Int64(k)))
+            var row = [Float](repeating: 0, count: k)
+            var halves = [UInt16](repeating: 0, count: rows * k)
+            for r in 0..<rows {
+                herd_dequantize_row(Int32(host.dtype.rawValue), host.bytes.baseAddress! + r * rowBytes, &row, Int64(k))
+                for i in 0..<k { halves[r * k + i] = herd_f32_to_f16(row[i]) }
+            }
+            return halves.withUnsafeBytes { deviceTensor(.f16, host.shape, upload($0), bytes: $0.count) }
+        default:
+            throw GPUError("tensor \"\(host.name)\": the CUDA backend cannot use \(host.dtype) weights yet")
+        }
+    }
+
+    /// 1-D weights (norms) become f32 vectors.
+    private func floatVector(_ host: HostTensor) throws -> Tensor {
+        let n = host.shape.reduce(1, *)
+        var values = [Float](repeating: 0, count: n)
+        herd_dequantize_row(Int32(host.dtype.rawValue), host.bytes.baseAddress, &values, Int64(n))
+        return values.withUnsafeBytes { deviceTensor(.f32, host.shape, upload($0), bytes: $0.count) }
+    }
+
+    public func weight(_ host: HostTensor, rowScales: HostTensor) throws -> Tensor {
+        throw GPUError("tensor \"\(host.name)\": FP8 weights are not supported on the CUDA backend yet")
+    }
+
+    public func zeros(_ shape: [Int]) -> Tensor {
+        let bytes = shape.reduce(1, *) * 4
+        return deviceTensor(.f32, shape, allocate(bytes), bytes: bytes)
+    }
+
+    public func embed(_ table: Tensor, tokens: [Int32], into out: Tensor) {
+        precondition(table.dtype == .f32 || table.dtype == .f16, "embedding table type \(table.dtype)")
+        let ids = stage([tokens])[0]
+        if table.dtype == .f32 {
+            launch("herd_embed_f32", grid: (tokens.count, 1), block: 256, [.ptr(table.data), .ptr(ids), .ptr(out.data), .i32(table.rowLength), .i32(out.rowLength)])
+        } else {
+            // An f16 table (dequantized GGUF embeddings): gather rows as a matmul-free copy through f32.
+            gatherHalfRows(table, ids: tokens, into: out)
+        }
+    }
+
+    /// Embedding lookup from an f16 table: the rows come back to the host, widen, and go up again.
+    /// (Only at prefill-sized row counts; an f16 gather kernel is part of the speed work.)
+    private func gatherHalfRows(_ table: Tensor, ids: [Int32], into out: Tensor) {
+        let width = table.rowLength
+        var halves = [UInt16](repeating: 0, count: width)
+        var floats = [Float](repeating: 0, count: width)
+        for (r, id) in ids.enumerated() {
+            halves.withUnsafeMutableBytes { dst in
+                _ = cu.cuMemcpyDtoH(dst.baseAddress!, herd_CUdeviceptr(UInt(bitPattern: table.data)) + UInt64(Int(id) * width * 2), width * 2)
+            }
+            for i in 0..<width { floats[i] = herd_f16_to_f32(halves[i]) }
+            floats.withUnsafeBytes { src in
+                _ = cu.cuMemcpyHtoD(herd_CUdeviceptr(UInt(bitPattern: out.data)) + UInt64(r * out.rowLength * 4), src.baseAddress, width * 4)
+            }
+        }
+    }
+
+    public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float, rows: Int, into out: Tensor) {
+        launch("herd_rms_norm", grid: (rows, 1), block: 256,
+               [.ptr(x.data), .ptr(weight?.data), .ptr(out.data), .i32(x.rowLength), .f32(eps), .i32(x.rowLength), .i32(out.rowLength)])
+    }
+
+    public func matmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) {
+        let name: String
+        switch weight.dtype {
+        case .f32: name = "herd_matmul_f32"
+        case .f16: name = "herd_matmul_f16"
+        case .bf16: name = "herd_matmul_bf16"
+        default: preconditionFailure("matmul weight type \(weight.dtype) on CUDA")
+        }
+        launch(name, grid: (weight.rowCount, (rows + 3) / 4), block: 256,
+               [.ptr(weight.data), .ptr(x.data), .ptr(out.data), .i32(weight.rowLength), .i32(rows), .i32(x.rowLength), .i32(out.rowLength)])
+    }
+
+    public func rope(_ x: Tensor, rows: Int, heads: Int, headDim: Int, positions: [Int32], rope: RoPE) {
+        let staged = stage([positions, rope.inverseFrequencies.map { Int32(bitPattern: $0.bitPattern) }])
+        launch("herd_rope", grid: (rows, 1), block: 128,
+               [.ptr(x.data), .ptr(staged[0]), .ptr(staged[1]), .i32(heads), .i32(headDim), .i32(x.rowLength), .i32(rope.interleaved ? 1 : 0)])
+    }
+
+    public func storeKV(keys: Tensor, values: Tensor, cache: KVCache, layer: Int, batch: AttentionBatch) {
+        let slots = stage([batch.rows.map(\.writeSlot)])[0]
+        launch("herd_store_kv", grid: (batch.rows.count, 1), block: 128,
+               [.ptr(keys.data), .ptr(values.data), .ptr(cache.keys[layer].data), .ptr(cache.values[layer].data), .ptr(slots),
+                .i32(cache.keys[layer].rowLength), .i32(keys.rowLength), .i32(values.rowLength)])
+    }
+
+    public func attention(queries: Tensor, cache: KVCache, layer: Int, batch: AttentionBatch,
+                          heads: Int, kvHeads: Int, headDim: Int, scale: Float, into out: Tensor) {
+        precondition(headDim <= 128, "attention kernel supports head_dim <= 128")
+        var info: [Int32] = []
+        for row in batch.rows {
+            info += [Int32(batch.sequenceSlotOffsets[Int(row.sequence)]), row.contextStart, row.contextEnd]
+        }
+        let staged = stage([batch.slots, info])
+        launch("herd_attention", grid: (batch.rows.count, heads), block: 64,
+               [.ptr(queries.data), .ptr(cache.keys[layer].data), .ptr(cache.values[layer].data), .ptr(staged[0]), .ptr(staged[1]),
+                .ptr(out.data), .i32(heads), .i32(kvHeads), .i32(headDim), .f32(scale), .i32(queries.rowLength), .i32(out.rowLength),
+                .i32(cache.keys[layer].rowLength)])
+    }
+
+    public func swiglu(gate: Tensor, up: Tensor, rows: Int, into out: Tensor) {
+        launch("herd_swiglu", grid: (rows, 1), block: 256,
+               [.ptr(gate.data), .ptr(up.data), .ptr(out.data), .i32(gate.rowLength), .i32(gate.rowLength), .i32(up.rowLength), .i32(out.rowLength)])
+    }
+
+    public func add(_ y: Tensor, _ x: Tensor, rows: Int) {
+        launch("herd_add", grid: (rows, 1), block: 256, [.ptr(y.data), .ptr(x.data), .i32(y.rowLength), .i32(y.rowLength), .i32(x.rowLength)])
+    }
+
+    public func gatherRows(_ x: Tensor, indices: [Int], into out: Tensor) {
+        let staged = stage([indices.map { Int32($0) }])[0]
+        launch("herd_gather_rows", grid: (indices.count, 1), block: 256,
+               [.ptr(x.data), .ptr(staged), .ptr(out.data), .i32(x.rowLength), .i32(x.rowLength), .i32(out.rowLength)])
+    }
+
+    public func scaleRows(_ x: Tensor, factors: [Float]) {
+        let staged = stageFloats(factors)
+        launch("herd_scale_rows", grid: (factors.count, 1), block: 256, [.ptr(x.data), .ptr(staged), .i32(x.rowLength), .i32(x.rowLength)])
+    }
+
+    public func scatterAddRows(_ x: Tensor, indices: [Int], into y: Tensor) {
+        guard let top = indices.max() else { return }
+        let staged = stage([indices.map { Int32($0) }])[0]
+        launch("herd_scatter_add_rows", grid: (top + 1, 1), block: 256,
+               [.ptr(x.data), .ptr(staged), .i32(indices.count), .ptr(y.data), .i32(y.rowLength), .i32(x.rowLength), .i32(y.rowLength)])
+    }
+
+    public func read(_ x: Tensor, rows: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: rows * x.rowLength)
+        out.withUnsafeMutableBytes { dst in
+            check(cu.cuMemcpyDtoH(dst.baseAddress!, herd_CUdeviceptr(UInt(bitPattern: x.data)), dst.count), "cuMemcpyDtoH")
+        }
+        return out
+    }
+}

@@ -1,0 +1,230 @@
+import Compute
+import Foundation
+
+/// The Llama 4 text decoder (Scout, Maverick): per layer RMSNorm -> attention -> residual, RMSNorm ->
+/// dense SwiGLU MLP or mixture of experts -> residual; final RMSNorm and an untied output head.
+///
+/// Layer kinds (see `Llama4Config`): RoPE layers rotate adjacent pairs (HF's Llama 4 q/k rows are not
+/// permuted), apply a weightless per-head RMS norm to q and k when `use_qk_norm`, and attend only inside
+/// their `attention_chunk_size` chunk; NoPE layers attend globally and scale q by the attention temperature
+/// `1 + attn_scale * ln(1 + floor((p + 1) / floor_scale))`. MoE layers route each token to its top-k experts
+/// by router logit, scale the expert's INPUT by sigmoid(logit), and add a shared expert run on the
+/// unscaled input. Reference: HF transformers `modeling_llama4.py`; /work/shared/docs/llama4-architecture.md.
+public final class Llama4Model: LanguageModel {
+    public let config: Llama4Config
+    public let backend: any ComputeBackend
+    public let rope: RoPE
+
+    struct MLP {
+        let gate: Tensor  // [width, hidden]
+        let up: Tensor    // [width, hidden]
+        let down: Tensor  // [hidden, width]
+    }
+    enum FeedForward {
+        /// Dense layers: width `intermediate_size_mlp`.
+        case dense(MLP)
+        /// router [experts, hidden]; each expert and the shared expert of width `intermediate_size`.
+        case moe(router: Tensor, experts: [MLP], shared: MLP)
+    }
+    struct Layer {
+        let inputNorm: Tensor          // [hidden]
+        let wq: Tensor                 // [heads * headDim, hidden]
+        let wk: Tensor                 // [kvHeads * headDim, hidden]
+        let wv: Tensor                 // [kvHeads * headDim, hidden]
+        let wo: Tensor                 // [hidden, heads * headDim]
+        let postAttentionNorm: Tensor  // [hidden]
+        let feedForward: FeedForward
+    }
+    let embedding: Tensor   // [vocab, hidden]
+    let layers: [Layer]
+    let finalNorm: Tensor   // [hidden]
+    let output: Tensor      // [vocab, hidden]
+    /// Layer index -> index among MoE layers (for routing counts).
+    private let moeIndex: [Int: Int]
+    private var workspace: Workspace?
+    private var headWorkspace: HeadWorkspace?
+
+    public var architecture: String { "llama4" }
+    public var vocabularySize: Int { config.vocabSize }
+    public var contextLength: Int { config.contextLength }
+    public var layerCount: Int { config.numHiddenLayers }
+    public var kvWidth: Int { config.kvHeads * config.resolvedHeadDim }
+    public let routingShape: RoutingShape?
+
+    init(config: Llama4Config, backend: any ComputeBackend, embedding: Tensor, layers: [Layer], finalNorm: Tensor, output: Tensor) {
+        self.config = config
+        self.backend = backend
+        self.embedding = embedding
+        self.layers = layers
+        self.finalNorm = finalNorm
+        self.output = output
+        rope = RoPE(inverseFrequencies: config.ropeInverseFrequencies, interleaved: true)
+        let moe = config.moeLayerIndices
+        routingShape = RoutingShape(moeLayers: moe, experts: config.experts)
+        moeIndex = Dictionary(uniqueKeysWithValues: moe.enumerated().map { ($1, $0) })
+    }
+
+    /// Activation buffers, sized for the largest batch seen so far.
+    final class Workspace {
+        let rows: Int
+        let x, h, q, k, v, attn, ffnOut: Tensor          // [rows, hidden or heads*headDim or kvHeads*headDim]
+        let denseGate, denseUp: Tensor                     // [rows, intermediate_size_mlp]
+        let expertGate, expertUp: Tensor                   // [rows, intermediate_size]
+        let expertIn, expertOut: Tensor                    // [rows, hidden]: one expert's routed rows
+        let routerLogits: Tensor                           // [rows, experts]
+        init(backend b: any ComputeBackend, config c: Llama4Config, rows: Int) {
+            self.rows = rows
+            let d = c.resolvedHeadDim
+            x = b.zeros([rows, c.hiddenSize]); h = b.zeros([rows, c.hiddenSize])
+            q = b.zeros([rows, c.numAttentionHeads * d])
+            k = b.zeros([rows, c.kvHeads * d]); v = b.zeros([rows, c.kvHeads * d])
+            attn = b.zeros([rows, c.numAttentionHeads * d])
+            ffnOut = b.zeros([rows, c.hiddenSize])
+            denseGate = b.zeros([rows, c.denseIntermediateSize]); denseUp = b.zeros([rows, c.denseIntermediateSize])
+            expertGate = b.zeros([rows, c.intermediateSize]); expertUp = b.zeros([rows, c.intermediateSize])
+            expertIn = b.zeros([rows, c.hiddenSize]); expertOut = b.zeros([rows, c.hiddenSize])
+            routerLogits = b.zeros([rows, c.experts])
+        }
+    }
+
+    /// The output head's buffers, sized by logit rows (a [vocab] row is large).
+    final class HeadWorkspace {
+        let rows: Int
+        let gathered, normed, logits: Tensor
+        init(backend b: any ComputeBackend, config c: Llama4Config, rows: Int) {
+            self.rows = rows
+            gathered = b.zeros([rows, c.hiddenSize]); normed = b.zeros([rows, c.hiddenSize])
+            logits = b.zeros([rows, c.vocabSize])
+        }
+    }
+
+    private func workspace(rows: Int) -> Workspace {
+        if let w = workspace, w.rows >= rows { return w }
+        let w = Workspace(backend: backend, config: config, rows: max(rows, 1))
+        workspace = w
+        return w
+    }
+
+    private func headWorkspace(rows: Int) -> HeadWorkspace {
+        if let w = headWorkspace, w.rows >= rows { return w }
+        let w = HeadWorkspace(backend: backend, config: config, rows: max(rows, 1))
+        headWorkspace = w
+        return w
+    }
+
+    /// The batch for chunked-attention layers: each row's context starts no earlier than its chunk,
+    /// `chunk * floor(p / chunk)`. A row's last context entry is its own position, so the chunk start is
+    /// `p mod chunk` entries before it (this holds for contiguous and paged slot lists alike).
+    public static func chunked(_ batch: AttentionBatch, chunkSize: Int) -> AttentionBatch {
+        var out = batch
+        let c = Int32(chunkSize)
+        for i in out.rows.indices {
+            let row = out.rows[i]
+            out.rows[i].contextStart = max(row.contextStart, row.contextEnd - 1 - row.position % c)
+        }
+        return out
+    }
+
+    /// Attention temperature per row (NoPE layers): HF's float32 formula.
+    public func temperatures(_ positions: [Int32]) -> [Float] {
+        let floorScale = Float(config.temperatureFloorScale), scale = Float(config.temperatureScale)
+        return positions.map { p in log1p(((Float(p) + 1) / floorScale).rounded(.down)) * scale + 1 }
+    }
+
+    /// A `[rows * heads, headDim]` view of a `[rows, heads * headDim]` activation (per-head norms).
+    private func headsView(_ t: Tensor, heads: Int) -> Tensor {
+        Tensor(dtype: t.dtype, shape: [t.rowCount * heads, t.rowLength / heads], data: t.data, byteCount: t.byteCount, owner: t)
+    }
+
+    public func forward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> [Float] {
+        let rows = tokens.count
+        precondition(rows == batch.rows.count && rows > 0, "one batch row per token")
+        let c = config, b = backend, w = workspace(rows: rows)
+        let d = c.resolvedHeadDim, heads = c.numAttentionHeads, kvHeads = c.kvHeads
+        let positions = batch.positions
+        let chunkedBatch = c.attentionChunkSize.map { Self.chunked(batch, chunkSize: $0) } ?? batch
+        let temperatures = c.temperatureTuning ? temperatures(positions) : []
+        let scale = 1 / Float(d).squareRoot()
+        let qHeads = headsView(w.q, heads: heads), kHeads = headsView(w.k, heads: kvHeads)
+
+        b.embed(embedding, tokens: tokens, into: w.x)
+        for (index, layer) in layers.enumerated() {
+            // attention block
+            b.rmsNorm(w.x, weight: layer.inputNorm, eps: c.epsilon, rows: rows, into: w.h)
+            b.matmul(w.h, weight: layer.wq, rows: rows, into: w.q)
+            b.matmul(w.h, weight: layer.wk, rows: rows, into: w.k)
+            b.matmul(w.h, weight: layer.wv, rows: rows, into: w.v)
+            if c.usesRoPE(index) {
+                b.rope(w.q, rows: rows, heads: heads, headDim: d, positions: positions, rope: rope)
+                b.rope(w.k, rows: rows, heads: kvHeads, headDim: d, positions: positions, rope: rope)
+            }
+            if c.usesQKNorm(index) {  // after RoPE, per head, no weight
+                b.rmsNorm(qHeads, weight: nil, eps: c.epsilon, rows: rows * heads, into: qHeads)
+                b.rmsNorm(kHeads, weight: nil, eps: c.epsilon, rows: rows * kvHeads, into: kHeads)
+            }
+            if c.usesTemperature(index) { b.scaleRows(w.q, factors: temperatures) }
+            b.storeKV(keys: w.k, values: w.v, cache: cache, layer: index, batch: batch)
+            b.attention(queries: w.q, cache: cache, layer: index, batch: c.isChunked(index) ? chunkedBatch : batch,
+                        heads: heads, kvHeads: kvHeads, headDim: d, scale: scale, into: w.attn)
+            b.matmul(w.attn, weight: layer.wo, rows: rows, into: w.h)
+            b.add(w.x, w.h, rows: rows)
+            // feed-forward block
+            b.rmsNorm(w.x, weight: layer.postAttentionNorm, eps: c.epsilon, rows: rows, into: w.h)
+            switch layer.feedForward {
+            case .dense(let mlp):
+                b.matmul(w.h, weight: mlp.gate, rows: rows, into: w.denseGate)
+                b.matmul(w.h, weight: mlp.up, rows: rows, into: w.denseUp)
+                b.swiglu(gate: w.denseGate, up: w.denseUp, rows: rows, into: w.denseGate)
+                b.matmul(w.denseGate, weight: mlp.down, rows: rows, into: w.ffnOut)
+            case .moe(let router, let experts, let shared):
+                mixtureOfExperts(router: router, experts: experts, shared: shared, rows: rows, workspace: w,
+                                 moeIndex: moeIndex[index]!, routing: routing)
+            }
+            b.add(w.x, w.ffnOut, rows: rows)
+        }
+        guard !logitRows.isEmpty else { return [] }
+        // Final norm and head only for the rows whose logits are wanted.
+        let head = headWorkspace(rows: logitRows.count)
+        b.gatherRows(w.x, indices: logitRows, into: head.gathered)
+        b.rmsNorm(head.gathered, weight: finalNorm, eps: c.epsilon, rows: logitRows.count, into: head.normed)
+        b.matmul(head.normed, weight: output, rows: logitRows.count, into: head.logits)
+        return b.read(head.logits, rows: logitRows.count)
+    }
+
+    /// `w.ffnOut = shared(h) + sum over chosen experts e of expert_e(sigmoid(logit_e) * h)`, dispatching
+    /// only the rows routed to each expert (HF runs every expert on zero-weighted rows; same result).
+    private func mixtureOfExperts(router: Tensor, experts: [MLP], shared: MLP, rows: Int, workspace w: Workspace,
+                                  moeIndex: Int, routing: RoutingCounts?) {
+        let b = backend, e = config.experts, k = config.expertsPerToken
+        b.matmul(w.h, weight: shared.gate, rows: rows, into: w.expertGate)
+        b.matmul(w.h, weight: shared.up, rows: rows, into: w.expertUp)
+        b.swiglu(gate: w.expertGate, up: w.expertUp, rows: rows, into: w.expertGate)
+        b.matmul(w.expertGate, weight: shared.down, rows: rows, into: w.ffnOut)
+
+        b.matmul(w.h, weight: router, rows: rows, into: w.routerLogits)
+        let logits = b.read(w.routerLogits, rows: rows)
+        var routedRows = [[Int]](repeating: [], count: e)
+        var routedWeights = [[Float]](repeating: [], count: e)
+        for r in 0..<rows {
+            let row = logits[(r * e)..<((r + 1) * e)]
+            // top-k on raw logits (ties: the lower expert index, as a stable sort gives)
+            let chosen = row.indices.sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }.prefix(k)
+            for index in chosen {
+                let expert = index - r * e
+                routedRows[expert].append(r)
+                routedWeights[expert].append(1 / (1 + exp(-row[index])))
+                routing?.record(moeIndex: moeIndex, row: r, expert: expert)
+            }
+        }
+        for (expert, mlp) in experts.enumerated() where !routedRows[expert].isEmpty {
+            let n = routedRows[expert].count
+            b.gatherRows(w.h, indices: routedRows[expert], into: w.expertIn)
+            b.scaleRows(w.expertIn, factors: routedWeights[expert])  // the weight goes on the expert's INPUT
+            b.matmul(w.expertIn, weight: mlp.gate, rows: n, into: w.expertGate)
+            b.matmul(w.expertIn, weight: mlp.up, rows: n, into: w.expertUp)
+            b.swiglu(gate: w.expertGate, up: w.expertUp, rows: n, into: w.expertGate)
+            b.matmul(w.expertGate, weight: mlp.down, rows: n, into: w.expertOut)
+            b.scatterAddRows(w.expertOut, indices: routedRows[expert], into: w.ffnOut)
+        }
+    }
+}
