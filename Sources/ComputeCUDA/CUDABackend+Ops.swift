@@ -65,6 +65,7 @@ extension CUDABackend {
     /// Embedding lookup from an f16 table: the rows come back to the host, widen, and go up again.
     /// (Only at prefill-sized row counts; an f16 gather kernel is part of the speed work.)
     private func gatherHalfRows(_ table: Tensor, ids: [Int32], into out: Tensor) {
+        ensureContext()
         let width = table.rowLength
         var halves = [UInt16](repeating: 0, count: width)
         var floats = [Float](repeating: 0, count: width)
@@ -151,6 +152,7 @@ extension CUDABackend {
     }
 
     public func read(_ x: Tensor, rows: Int) -> [Float] {
+        ensureContext()
         var out = [Float](repeating: 0, count: rows * x.rowLength)
         out.withUnsafeMutableBytes { dst in
             check(cu.cuMemcpyDtoH(dst.baseAddress!, herd_CUdeviceptr(UInt(bitPattern: x.data)), dst.count), "cuMemcpyDtoH")

@@ -20,6 +20,9 @@ public final class CUDABackend: ComputeBackend, @unchecked Sendable {
     public let computeCapability: (major: Int, minor: Int)
     public let totalMemory: Int
     private var functions: [String: herd_CUfunction] = [:]
+    private var context: herd_CUcontext?
+    /// The thread whose current context is ours; the engine may drive the backend from its own thread.
+    private var contextThread: pthread_t?
     private var scratch: herd_CUdeviceptr = 0
     private var scratchBytes = 0
 
@@ -67,6 +70,8 @@ public final class CUDABackend: ComputeBackend, @unchecked Sendable {
         status = cu.cuDevicePrimaryCtxRetain(&context, dev)
         if status != 0 { throw GPUError("cuDevicePrimaryCtxRetain: \(Self.errorText(cu, status))") }
         _ = cu.cuCtxSetCurrent(context)
+        self.context = context
+        contextThread = pthread_self()
         var free = 0, total = 0
         _ = cu.cuMemGetInfo(&free, &total)
         totalMemory = total
@@ -111,8 +116,16 @@ public final class CUDABackend: ComputeBackend, @unchecked Sendable {
     /// Compiles the kernel tree with NVRTC for this GPU, or loads the cubin cached on disk under a key of
     /// source hash, compiler version and architecture. A compile failure carries the full log.
     private func loadKernels() throws(GPUError) {
-        let source = String(cString: herd_gpu_kernels_source())
-        let header = String(cString: herd_gpu_vendor_header())
+        var source = String(cString: herd_gpu_kernels_source())
+        var header = String(cString: herd_gpu_vendor_header())
+        // Kernel developers can point HERD_GPU_KERNELS_DIR at an edited tree instead of the embedded one.
+        if let dir = ProcessInfo.processInfo.environment["HERD_GPU_KERNELS_DIR"] {
+            guard let s = try? String(contentsOfFile: dir + "/herd_kernels.cu", encoding: .utf8),
+                  let h = try? String(contentsOfFile: dir + "/vendor.h", encoding: .utf8)
+            else { throw GPUError("HERD_GPU_KERNELS_DIR=\(dir): herd_kernels.cu or vendor.h cannot be read") }
+            source = s
+            header = h
+        }
         var major: Int32 = 0, minor: Int32 = 0
         _ = nvrtc.nvrtcVersion(&major, &minor)
         let arch = "sm_\(computeCapability.major)\(computeCapability.minor)"
@@ -172,7 +185,16 @@ public final class CUDABackend: ComputeBackend, @unchecked Sendable {
         case f32(Float)
     }
 
+    /// CUDA contexts are current per thread: make ours current on whichever thread calls now.
+    func ensureContext() {
+        let me = pthread_self()
+        if let t = contextThread, pthread_equal(t, me) != 0 { return }
+        check(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent")
+        contextThread = me
+    }
+
     func launch(_ name: String, grid: (Int, Int), block: Int, _ args: [Arg]) {
+        ensureContext()
         let storage = UnsafeMutableRawPointer.allocate(byteCount: args.count * 8, alignment: 8)
         defer { storage.deallocate() }
         var params: [UnsafeMutableRawPointer?] = []
@@ -195,6 +217,7 @@ public final class CUDABackend: ComputeBackend, @unchecked Sendable {
     // MARK: memory
 
     func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
+        ensureContext()
         var p: herd_CUdeviceptr = 0
         check(cu.cuMemAlloc(&p, max(bytes, 256)), "cuMemAlloc(\(bytes))")
         check(cu.cuMemsetD8(p, 0, max(bytes, 256)), "cuMemsetD8")
@@ -210,6 +233,7 @@ public final class CUDABackend: ComputeBackend, @unchecked Sendable {
     /// Copies small host arrays (token ids, positions, slots) into a reused device scratch buffer; returns
     /// their device addresses. The copy is synchronous, so the next op may overwrite the scratch.
     func stage(_ arrays: [[Int32]]) -> [UnsafeMutableRawPointer] {
+        ensureContext()
         let total = arrays.reduce(0) { $0 + ($1.count + 64) * 4 }
         if total > scratchBytes {
             if scratch != 0 { _ = cu.cuMemFree(scratch) }

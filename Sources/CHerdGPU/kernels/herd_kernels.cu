@@ -110,7 +110,7 @@ HERD_KERNEL void herd_attention(const float *q, const float *kc, const float *vc
     const int *list = slots + info[0];
     const float *qh = q + (long)r * ldq + h * head_dim;
     const int kv_off = (h / (heads / kv_heads)) * head_dim;
-    float m = -INFINITY, l = 0, acc[128];
+    float m = HERD_NEG_INF, l = 0, acc[128];
     for (int d = 0; d < head_dim; d++) acc[d] = 0;
     for (int j = info[1] + t; j < info[2]; j += nt) {
         const float *kr = kc + (long)list[j] * kv_width + kv_off;
@@ -125,9 +125,9 @@ HERD_KERNEL void herd_attention(const float *q, const float *kc, const float *vc
     }
     s_m[t] = m;
     __syncthreads();
-    float gm = -INFINITY;
+    float gm = HERD_NEG_INF;
     for (int i = 0; i < nt; i++) gm = fmaxf(gm, s_m[i]);
-    const float f = (m == -INFINITY) ? 0.0f : expf(m - gm);
+    const float f = (m == HERD_NEG_INF) ? 0.0f : expf(m - gm);
     s_l[t] = l * f;
     for (int d = 0; d < head_dim; d++) s_acc[t * head_dim + d] = acc[d] * f;
     __syncthreads();

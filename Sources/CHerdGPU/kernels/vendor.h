@@ -29,3 +29,6 @@ __device__ __forceinline__ float herd_bf16_to_float(unsigned short h) {
 }
 
 #define HERD_KERNEL extern "C" __global__
+
+// -infinity without math.h (NVRTC has no standard headers).
+#define HERD_NEG_INF (__int_as_float(0xff800000))

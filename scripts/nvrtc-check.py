@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""Compiles Herd's GPU kernel tree with NVRTC exactly as the CUDA backend does (same options, the
+vendor header passed as an in-memory include), and prints the log. For kernel work on a GPU machine
+without rebuilding herd: python3 scripts/nvrtc-check.py [sm_90]"""
+import ctypes
+import glob
+import sys
+from pathlib import Path
+
+arch = sys.argv[1] if len(sys.argv) > 1 else "sm_90"
+root = Path(__file__).resolve().parent.parent / "Sources/CHerdGPU/kernels"
+candidates = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"] + glob.glob("/usr/local/cuda*/lib64/libnvrtc.so*")
+lib = None
+for name in candidates:
+    try:
+        lib = ctypes.CDLL(name)
+        break
+    except OSError:
+        continue
+if lib is None:
+    sys.exit("NVRTC not found")
+prog = ctypes.c_void_p()
+src = (root / "herd_kernels.cu").read_bytes()
+hdr = (root / "vendor.h").read_bytes()
+headers = (ctypes.c_char_p * 1)(hdr)
+names = (ctypes.c_char_p * 1)(b"vendor.h")
+assert lib.nvrtcCreateProgram(ctypes.byref(prog), src, b"herd_kernels.cu", 1, headers, names) == 0
+opts = [f"--gpu-architecture={arch}".encode(), b"-std=c++17"]
+rc = lib.nvrtcCompileProgram(prog, len(opts), (ctypes.c_char_p * len(opts))(*opts))
+size = ctypes.c_size_t()
+lib.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+log = ctypes.create_string_buffer(size.value)
+lib.nvrtcGetProgramLog(prog, log)
+print(log.value.decode() or "(empty log)")
+print("NVRTC compile", "ok" if rc == 0 else f"FAILED ({rc})", "for", arch)
+sys.exit(0 if rc == 0 else 1)
