@@ -21,7 +21,7 @@ def byte_alphabet():
 def main():
     out = sys.argv[1]
     rng = np.random.default_rng(1)
-    layers, hidden, ffn, heads, kv_heads = 4, 512, 1024, 8, 2
+    layers, hidden, ffn, heads, kv_heads = 4, 256, 512, 4, 2
     head_dim = hidden // heads
     specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
     tokens = specials + byte_alphabet() + ["th", "the"]
