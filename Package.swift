@@ -39,7 +39,8 @@ let package = Package(
         // layer 3: generation loop, sampling
         .target(name: "Engine", dependencies: ["Compute", "Models", "Tokenizer", "Scheduler"]),
         // layer 2: telemetry readers (host /proc, NVML, rocm-smi loaded at run time)
-        .target(name: "Telemetry"),
+        .target(name: "CTelemetry"),  // NVML / rocm-smi function-pointer tables, checked against rocm_smi.h
+        .target(name: "Telemetry", dependencies: ["CTelemetry"]),
         // layer 4: edges
         .systemLibrary(name: "CNcursesw", pkgConfig: "ncursesw", providers: [.apt(["libncursesw5-dev"])]),
         .target(name: "Console", dependencies: ["CNcursesw", "Engine", "Telemetry", "Scheduler", "Models"]),

@@ -1,1 +1,0 @@
-// The console: panes, prompt, tuner (issue 5).

@@ -1,1 +1,0 @@
-// GPU and host telemetry readers (issue 5).
