@@ -36,24 +36,29 @@ struct AsyncEngineTests {
         #expect(s.generationTokens == 40 * 12 && s.requestsFinishedTotal == 40 && s.kvBlocksUsed == 0)
     }
 
+    /// A consumer that goes away (a server handler whose client disconnected) aborts its request. To be
+    /// independent of timing, the request waits behind a long one in a one-slot engine while it is cancelled.
     @Test func cancellingTheConsumerAbortsTheRequest() async throws {
-        let engine = try Self.engine()
+        let engine = try Self.engine(seqs: 1)
         defer { engine.shutdown() }
-        let seen = AsyncStream<Int>.makeStream()
-        // A consumer (like a server handler whose client went away) is cancelled mid-stream.
-        let task = Task {
-            let (_, updates) = try await engine.submit(EngineRequest(prompt: .tokens([5, 6, 7]), maxTokens: 400, sampling: .greedy, ignoreEOS: true))
+        let (blockerID, blocker) = try await engine.submit(EngineRequest(prompt: .tokens([5, 6, 7]), maxTokens: 500, sampling: .greedy, ignoreEOS: true))
+        let consumer = Task {
+            let (_, updates) = try await engine.submit(EngineRequest(prompt: .tokens([8, 9]), maxTokens: 50, sampling: .greedy, ignoreEOS: true))
             var n = 0
-            for await u in updates { n += u.newTokens.count; seen.continuation.yield(n) }
+            for await u in updates { n += u.newTokens.count }
             return n
         }
-        for await n in seen.stream where n >= 3 { break }
-        task.cancel()
-        #expect(try await task.value < 400)
-        // Cancelling the consumer terminates the stream; the engine then aborts and frees the blocks.
-        for _ in 0..<200 where engine.stats().requestsFinished[.abort] != 1 { try await Task.sleep(for: .milliseconds(10)) }
+        for _ in 0..<1000 where engine.stats().waiting < 1 { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(engine.stats().waiting == 1, "the second request should queue behind the first")
+        consumer.cancel()
+        #expect(try await consumer.value == 0)
+        for _ in 0..<1000 where engine.stats().requestsFinished[.abort] != 1 { try await Task.sleep(for: .milliseconds(2)) }
         #expect(engine.stats().requestsFinished[.abort] == 1)
-        #expect(engine.stats().kvBlocksUsed == 0)
+        engine.abort(blockerID)
+        for await _ in blocker {}
+        for _ in 0..<1000 where engine.stats().kvBlocksUsed != 0 { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(engine.stats().requestsFinished[.abort] == 2)
+        #expect(engine.stats().kvBlocksUsed == 0 && engine.stats().waiting == 0)
     }
 
     @Test func knobsAndRejectionsThroughTheInterface() async throws {
