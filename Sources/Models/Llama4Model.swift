@@ -41,8 +41,10 @@ public final class Llama4Model: LanguageModel {
     let output: Tensor      // [vocab, hidden]
     /// Layer index -> index among MoE layers (for routing counts).
     private let moeIndex: [Int: Int]
-    private var workspace: Workspace?
-    private var headWorkspace: HeadWorkspace?
+    /// Per-step activations and the output head's buffers (sized by logit rows, not batch rows: a
+    /// [vocab] row is large).
+    private lazy var workspace = GrowingBuffers { [unowned self] in Workspace(backend: backend, config: config, rows: $0) }
+    private lazy var headWorkspace = GrowingBuffers { [unowned self] in HeadWorkspace(backend: backend, config: config, rows: $0) }
 
     public var architecture: String { "llama4" }
     public var vocabularySize: Int { config.vocabSize }
@@ -98,19 +100,7 @@ public final class Llama4Model: LanguageModel {
         }
     }
 
-    private func workspace(rows: Int) -> Workspace {
-        if let w = workspace, w.rows >= rows { return w }
-        let w = Workspace(backend: backend, config: config, rows: max(rows, 1))
-        workspace = w
-        return w
-    }
 
-    private func headWorkspace(rows: Int) -> HeadWorkspace {
-        if let w = headWorkspace, w.rows >= rows { return w }
-        let w = HeadWorkspace(backend: backend, config: config, rows: max(rows, 1))
-        headWorkspace = w
-        return w
-    }
 
     /// The batch for chunked-attention layers: each row's context starts no earlier than its chunk,
     /// `chunk * floor(p / chunk)`. A row's last context entry is its own position, so the chunk start is

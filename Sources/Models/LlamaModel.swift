@@ -70,7 +70,10 @@ public final class LlamaModel: LanguageModel {
     let layers: [Layer]
     let finalNorm: Tensor    // [hidden]
     let output: Tensor       // [vocab, hidden] (the embedding when tied)
-    private var workspace: Workspace?
+    /// Per-step activations and the output head's buffers (sized by logit rows, not batch rows: a
+    /// [vocab] row is large).
+    private lazy var workspace = GrowingBuffers { [unowned self] in Workspace(backend: backend, config: config, rows: $0) }
+    private lazy var headWorkspace = GrowingBuffers { [unowned self] in HeadWorkspace(backend: backend, config: config, rows: $0) }
 
     public var architecture: String { "llama" }
     public var vocabularySize: Int { config.vocabularySize }
@@ -154,21 +157,8 @@ public final class LlamaModel: LanguageModel {
             logits = backend.zeros([rows, c.vocabularySize])
         }
     }
-    private var headWorkspace: HeadWorkspace?
 
-    private func workspace(rows: Int) -> Workspace {
-        if let w = workspace, w.rows >= rows { return w }
-        let w = Workspace(backend: backend, config: config, rows: max(rows, 1))
-        workspace = w
-        return w
-    }
 
-    private func headWorkspace(rows: Int) -> HeadWorkspace {
-        if let w = headWorkspace, w.rows >= rows { return w }
-        let w = HeadWorkspace(backend: backend, config: config, rows: max(rows, 1))
-        headWorkspace = w
-        return w
-    }
 
     public func forward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> [Float] {
         let rows = tokens.count
