@@ -37,11 +37,15 @@ struct AsyncEngineTests {
     }
 
     /// A consumer that goes away (a server handler whose client disconnected) aborts its request. To be
-    /// independent of timing, the request waits behind a long one in a one-slot engine while it is cancelled.
+    /// independent of timing (test tasks can be starved on a loaded machine), the request waits behind a
+    /// very long one in a one-slot engine while it is cancelled.
     @Test func cancellingTheConsumerAbortsTheRequest() async throws {
-        let engine = try Self.engine(seqs: 1)
+        var shape = TinyLlama.Shape()
+        shape.context = 16384
+        let m = try ModelLoader.load(path: TinyLlama.writer(shape).write(name: "long"), backend: CPUBackend(threads: 1))
+        let engine = Engine(core: try EngineCoreTests.core(m, tokens: 64, seqs: 1, maxModelLen: 16384, blocks: 1100), modelName: "tiny")
         defer { engine.shutdown() }
-        let (blockerID, blocker) = try await engine.submit(EngineRequest(prompt: .tokens([5, 6, 7]), maxTokens: 500, sampling: .greedy, ignoreEOS: true))
+        let (blockerID, blocker) = try await engine.submit(EngineRequest(prompt: .tokens([5, 6, 7]), maxTokens: 16000, sampling: .greedy, ignoreEOS: true))
         let consumer = Task {
             let (_, updates) = try await engine.submit(EngineRequest(prompt: .tokens([8, 9]), maxTokens: 50, sampling: .greedy, ignoreEOS: true))
             var n = 0
