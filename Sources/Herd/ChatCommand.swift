@@ -6,7 +6,7 @@ import Tokenizer
 
 struct Chat: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Chat with the model in the terminal (the default command until the console lands).",
+        abstract: "Chat with the model line by line in the terminal (no full-screen console; reads stdin, so it also works in pipes).",
         discussion: "Type a message and press Enter; the answer streams in. /reset clears the conversation, /quit (or Ctrl-D) leaves.")
 
     @OptionGroup var modelOptions: ModelOptions
