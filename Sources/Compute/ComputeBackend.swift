@@ -135,3 +135,25 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// Blocks every llama-family model is built from, composed of the backend's ops.
+extension ComputeBackend {
+    /// The SwiGLU feed-forward block: out = down (silu(gate x) * (up x)). `gateBuffer` and `upBuffer` are
+    /// `[rows, width]` scratch; the gate buffer ends up holding the activation.
+    public func swigluMLP(_ x: Tensor, gate: Tensor, up: Tensor, down: Tensor, rows: Int,
+                          gateBuffer: Tensor, upBuffer: Tensor, into out: Tensor) {
+        matmul(x, weight: gate, rows: rows, into: gateBuffer)
+        matmul(x, weight: up, rows: rows, into: upBuffer)
+        swiglu(gate: gateBuffer, up: upBuffer, rows: rows, into: gateBuffer)
+        matmul(gateBuffer, weight: down, rows: rows, into: out)
+    }
+
+    /// The final RMSNorm and output head for the rows in `indices` only: their logits, concatenated.
+    public func headLogits(_ x: Tensor, indices: [Int], norm: Tensor, eps: Float, head: Tensor,
+                           gathered: Tensor, normed: Tensor, logits: Tensor) -> [Float] {
+        gatherRows(x, indices: indices, into: gathered)
+        rmsNorm(gathered, weight: norm, eps: eps, rows: indices.count, into: normed)
+        matmul(normed, weight: head, rows: indices.count, into: logits)
+        return read(logits, rows: indices.count)
+    }
+}

@@ -162,10 +162,8 @@ public final class Llama4Model: LanguageModel {
             b.rmsNorm(w.x, weight: layer.postAttentionNorm, eps: c.epsilon, rows: rows, into: w.h)
             switch layer.feedForward {
             case .dense(let mlp):
-                b.matmul(w.h, weight: mlp.gate, rows: rows, into: w.denseGate)
-                b.matmul(w.h, weight: mlp.up, rows: rows, into: w.denseUp)
-                b.swiglu(gate: w.denseGate, up: w.denseUp, rows: rows, into: w.denseGate)
-                b.matmul(w.denseGate, weight: mlp.down, rows: rows, into: w.ffnOut)
+                b.swigluMLP(w.h, gate: mlp.gate, up: mlp.up, down: mlp.down, rows: rows,
+                            gateBuffer: w.denseGate, upBuffer: w.denseUp, into: w.ffnOut)
             case .moe(let router, let experts, let shared):
                 mixtureOfExperts(router: router, experts: experts, shared: shared, rows: rows, workspace: w,
                                  moeIndex: moeIndex[index]!, routing: routing)
@@ -175,10 +173,8 @@ public final class Llama4Model: LanguageModel {
         guard !logitRows.isEmpty else { return [] }
         // Final norm and head only for the rows whose logits are wanted.
         let head = headWorkspace(rows: logitRows.count)
-        b.gatherRows(w.x, indices: logitRows, into: head.gathered)
-        b.rmsNorm(head.gathered, weight: finalNorm, eps: c.epsilon, rows: logitRows.count, into: head.normed)
-        b.matmul(head.normed, weight: output, rows: logitRows.count, into: head.logits)
-        return b.read(head.logits, rows: logitRows.count)
+        return b.headLogits(w.x, indices: logitRows, norm: finalNorm, eps: c.epsilon, head: output,
+                            gathered: head.gathered, normed: head.normed, logits: head.logits)
     }
 
     /// `w.ffnOut = shared(h) + sum over chosen experts e of expert_e(sigmoid(logit_e) * h)`, dispatching
@@ -186,10 +182,8 @@ public final class Llama4Model: LanguageModel {
     private func mixtureOfExperts(router: Tensor, experts: [MLP], shared: MLP, rows: Int, workspace w: Workspace,
                                   moeIndex: Int, routing: RoutingCounts?) {
         let b = backend, e = config.experts, k = config.expertsPerToken
-        b.matmul(w.h, weight: shared.gate, rows: rows, into: w.expertGate)
-        b.matmul(w.h, weight: shared.up, rows: rows, into: w.expertUp)
-        b.swiglu(gate: w.expertGate, up: w.expertUp, rows: rows, into: w.expertGate)
-        b.matmul(w.expertGate, weight: shared.down, rows: rows, into: w.ffnOut)
+        b.swigluMLP(w.h, gate: shared.gate, up: shared.up, down: shared.down, rows: rows,
+                    gateBuffer: w.expertGate, upBuffer: w.expertUp, into: w.ffnOut)
 
         b.matmul(w.h, weight: router, rows: rows, into: w.routerLogits)
         let logits = b.read(w.routerLogits, rows: rows)
@@ -210,10 +204,8 @@ public final class Llama4Model: LanguageModel {
             let n = routedRows[expert].count
             b.gatherRows(w.h, indices: routedRows[expert], into: w.expertIn)
             b.scaleRows(w.expertIn, factors: routedWeights[expert])  // the weight goes on the expert's INPUT
-            b.matmul(w.expertIn, weight: mlp.gate, rows: n, into: w.expertGate)
-            b.matmul(w.expertIn, weight: mlp.up, rows: n, into: w.expertUp)
-            b.swiglu(gate: w.expertGate, up: w.expertUp, rows: n, into: w.expertGate)
-            b.matmul(w.expertGate, weight: mlp.down, rows: n, into: w.expertOut)
+            b.swigluMLP(w.expertIn, gate: mlp.gate, up: mlp.up, down: mlp.down, rows: n,
+                        gateBuffer: w.expertGate, upBuffer: w.expertUp, into: w.expertOut)
             b.scatterAddRows(w.expertOut, indices: routedRows[expert], into: w.ffnOut)
         }
     }

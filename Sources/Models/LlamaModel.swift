@@ -183,18 +183,14 @@ public final class LlamaModel: LanguageModel {
             b.add(w.x, w.h, rows: rows)
             // MLP block
             b.rmsNorm(w.x, weight: layer.mlpNorm, eps: c.rmsEpsilon, rows: rows, into: w.h)
-            b.matmul(w.h, weight: layer.gate, rows: rows, into: w.gate)
-            b.matmul(w.h, weight: layer.up, rows: rows, into: w.up)
-            b.swiglu(gate: w.gate, up: w.up, rows: rows, into: w.gate)
-            b.matmul(w.gate, weight: layer.down, rows: rows, into: w.h)
+            b.swigluMLP(w.h, gate: layer.gate, up: layer.up, down: layer.down, rows: rows,
+                        gateBuffer: w.gate, upBuffer: w.up, into: w.h)
             b.add(w.x, w.h, rows: rows)
         }
         guard !logitRows.isEmpty else { return [] }
         // Final norm and head only for the rows whose logits are wanted.
         let head = headWorkspace(rows: logitRows.count)
-        b.gatherRows(w.x, indices: logitRows, into: w.h)
-        b.rmsNorm(w.h, weight: finalNorm, eps: c.rmsEpsilon, rows: logitRows.count, into: head.normed)
-        b.matmul(head.normed, weight: output, rows: logitRows.count, into: head.logits)
-        return b.read(head.logits, rows: logitRows.count)
+        return b.headLogits(w.x, indices: logitRows, norm: finalNorm, eps: c.rmsEpsilon, head: output,
+                            gathered: w.h, normed: head.normed, logits: head.logits)
     }
 }
