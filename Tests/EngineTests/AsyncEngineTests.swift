@@ -46,21 +46,25 @@ struct AsyncEngineTests {
         let engine = Engine(core: try EngineCoreTests.core(m, tokens: 64, seqs: 1, maxModelLen: 16384, blocks: 1100), modelName: "tiny")
         defer { engine.shutdown() }
         let (blockerID, blocker) = try await engine.submit(EngineRequest(prompt: .tokens([5, 6, 7]), maxTokens: 16000, sampling: .greedy, ignoreEOS: true))
+        let (_, updates) = try await engine.submit(EngineRequest(prompt: .tokens([8, 9]), maxTokens: 50, sampling: .greedy, ignoreEOS: true))
+        #expect(engine.stats().waiting == 1, "the second request should queue behind the first")
         let consumer = Task {
-            let (_, updates) = try await engine.submit(EngineRequest(prompt: .tokens([8, 9]), maxTokens: 50, sampling: .greedy, ignoreEOS: true))
             var n = 0
             for await u in updates { n += u.newTokens.count }
             return n
         }
-        for _ in 0..<1000 where engine.stats().waiting < 1 { try await Task.sleep(for: .milliseconds(2)) }
-        #expect(engine.stats().waiting == 1, "the second request should queue behind the first")
         consumer.cancel()
-        #expect(try await consumer.value == 0)
-        for _ in 0..<1000 where engine.stats().requestsFinished[.abort] != 1 { try await Task.sleep(for: .milliseconds(2)) }
+        #expect(await consumer.value == 0)
+        /// Waits (by the clock, not by iterations: test tasks may be starved) until `condition` holds.
+        func eventually(_ condition: () -> Bool) async throws {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while !condition() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        try await eventually { engine.stats().requestsFinished[.abort] == 1 }
         #expect(engine.stats().requestsFinished[.abort] == 1)
         engine.abort(blockerID)
         for await _ in blocker {}
-        for _ in 0..<1000 where engine.stats().kvBlocksUsed != 0 { try await Task.sleep(for: .milliseconds(2)) }
+        try await eventually { engine.stats().kvBlocksUsed == 0 }
         #expect(engine.stats().requestsFinished[.abort] == 2)
         #expect(engine.stats().kvBlocksUsed == 0 && engine.stats().waiting == 0)
     }
