@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "ComputeCPU", "Compute", "Weights", "Tokenizer", "Engine", "TestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "HerdCLITests", dependencies: ["TestSupport"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "ComputeCPU", "Tokenizer", "Scheduler", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "Compute", "ComputeCPU", "Tokenizer", "Scheduler", "TestSupport"]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Engine", "Server", "Models", "ComputeCPU", "Scheduler", "TestSupport"]),
         .testTarget(name: "ConsoleTests", dependencies: ["Console", "Engine", "Scheduler", "Telemetry", "TestSupport"]),
