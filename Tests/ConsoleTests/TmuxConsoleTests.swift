@@ -10,16 +10,6 @@ struct TmuxConsoleTests {
         ["/usr/bin/tmux", "/usr/local/bin/tmux", "/opt/homebrew/bin/tmux"].contains { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    /// The herd binary beside the test bundle (swift build --build-tests builds both into one folder).
-    static func herdPath() throws -> String {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("herd").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        throw TestModels.Missing(path: "herd executable next to \(CommandLine.arguments[0])")
-    }
 
     @Test(.enabled(if: tmuxInstalled, "tmux is not installed (scripts/install-deps.sh installs it)"), .timeLimit(.minutes(10)))
     func consoleInTmux() throws {
@@ -27,7 +17,7 @@ struct TmuxConsoleTests {
         let script = Self.repoRoot.appendingPathComponent("scripts/console-tmux-test.sh").path
         let log = NSTemporaryDirectory() + "herd-console-tmux-\(getpid()).log"
         defer { try? FileManager.default.removeItem(atPath: log) }
-        let status = try Self.run([script, try Self.herdPath()], output: log)
+        let status = try Self.run([script, try HerdBinary.path()], output: log)
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         #expect(status == 0, "\(output)")
         #expect(output.contains("PASS: console tmux test"), "\(output)")

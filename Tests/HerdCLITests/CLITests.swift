@@ -10,20 +10,10 @@ struct CLITests {
         let stderr: String
     }
 
-    /// The herd binary beside the test bundle (swift build --build-tests builds both into one folder).
-    static func herdPath() throws -> String {
-        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("herd").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        throw TestModels.Missing(path: "herd executable next to \(CommandLine.arguments[0])")
-    }
 
     static func herd(_ arguments: [String], stdin: String? = nil) throws -> Output {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try herdPath())
+        process.executableURL = URL(fileURLWithPath: try HerdBinary.path())
         process.arguments = arguments
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
