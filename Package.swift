@@ -27,11 +27,13 @@ let package = Package(
         .target(name: "CHerdKernels", cSettings: kernelCFlags),
         // the GPU kernel tree (CUDA/HIP common dialect, embedded) and the vendor API tables
         .target(name: "CHerdGPU", exclude: ["kernels"], cSettings: [.unsafeFlags(["-Wno-c23-extensions"])]),
-        // layer 1: model files
+        // layer 1: model files; vendor libraries opened at run time (dlopen)
         .target(name: "Weights", dependencies: ["Compute"]),
+        .target(name: "SharedLibraries"),
         // layer 2: backends, tokenizer, models
         .target(name: "ComputeCPU", dependencies: ["Compute", "CHerdKernels"]),
-        .target(name: "ComputeCUDA", dependencies: ["Compute", "CHerdGPU", "CHerdKernels"]),
+        // one GPU backend over a small driver protocol: CUDA (libcuda + NVRTC) and HIP (libamdhip64 + hiprtc)
+        .target(name: "ComputeGPU", dependencies: ["Compute", "CHerdGPU", "CHerdKernels", "SharedLibraries"]),
         .target(name: "Tokenizer"),
         // the vLLM-style scheduler: request state, KV block pool, no tensors
         .target(name: "Scheduler", dependencies: [.product(name: "DequeModule", package: "swift-collections")]),
@@ -40,7 +42,7 @@ let package = Package(
         .target(name: "Engine", dependencies: ["Compute", "Models", "Tokenizer", "Scheduler"]),
         // layer 2: telemetry readers (host /proc, NVML, rocm-smi loaded at run time)
         .target(name: "CTelemetry"),  // NVML / rocm-smi function-pointer tables, checked against rocm_smi.h
-        .target(name: "Telemetry", dependencies: ["CTelemetry"]),
+        .target(name: "Telemetry", dependencies: ["CTelemetry", "SharedLibraries"]),
         // layer 4: edges
         .systemLibrary(name: "CNcursesw", pkgConfig: "ncursesw", providers: [.apt(["libncursesw5-dev"])]),
         .target(name: "Console", dependencies: ["CNcursesw", "Engine", "Telemetry", "Scheduler", "Models"]),
@@ -59,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "Herd",
             dependencies: [
-                "Compute", "ComputeCPU", "ComputeCUDA", "Weights", "Tokenizer", "Models", "Engine", "Scheduler", "Console", "Server", "Bench",
+                "Compute", "ComputeCPU", "ComputeGPU", "Weights", "Tokenizer", "Models", "Engine", "Scheduler", "Console", "Server", "Bench",
                 "Telemetry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -76,7 +78,8 @@ let package = Package(
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Engine", "Server", "Models", "ComputeCPU", "Scheduler", "TestSupport"]),
         .testTarget(name: "ConsoleTests", dependencies: ["Console", "Engine", "Scheduler", "Telemetry", "TestSupport"]),
-        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
+        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "SharedLibraries"]),
+        .testTarget(name: "ComputeGPUTests", dependencies: ["ComputeGPU", "Compute", "SharedLibraries"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Scheduler", "Models", "ComputeCPU", "TestSupport",
                                                         .product(name: "HummingbirdTesting", package: "hummingbird")]),
     ]

@@ -35,9 +35,3 @@ const char *herd_nvml_load(void *handle, herd_nvml_table *table) {
     OPTIONAL(device_get_temperature, "nvmlDeviceGetTemperature")
     return NULL;
 }
-
-void *herd_dlopen(const char *name, const char **error) {
-    void *handle = dlopen(name, RTLD_NOW | RTLD_LOCAL);
-    if (!handle && error) *error = dlerror();
-    return handle;
-}

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Compute
 import ComputeCPU
-import ComputeCUDA
+import ComputeGPU
 import Engine
 import Foundation
 import Models
@@ -21,8 +21,8 @@ struct GPUCheck: ParsableCommand {
     var tokens = 16
 
     func run() throws {
-        let gpu: CUDABackend
-        do { gpu = try CUDABackend() } catch { throw CLIError("\(error)") }
+        let gpu: GPUBackend
+        do { gpu = try GPUBackend.cuda() } catch { throw CLIError("\(error)") }
         print("gpu: \(gpu.description)")
         let cpu = CPUBackend(exactActivations: true)
         var results: [(String, Bool, String)] = []

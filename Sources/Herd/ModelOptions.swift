@@ -1,7 +1,7 @@
 import ArgumentParser
 import Compute
 import ComputeCPU
-import ComputeCUDA
+import ComputeGPU
 import Foundation
 import Models
 
@@ -27,10 +27,10 @@ struct ModelOptions: ParsableArguments {
         switch device {
         case .cpu: return CPUBackend(threads: threads, exactActivations: exactActivations)
         case .cuda:
-            do { return try CUDABackend() } catch { throw CLIError("--device cuda: \(error)") }
+            do { return try GPUBackend.cuda() } catch { throw CLIError("--device cuda: \(error)") }
         case .auto:
             // CUDA where it loads; otherwise the CPU (the reason is not an error on a CPU-only machine).
-            if let gpu = try? CUDABackend() { return gpu }
+            if let gpu = try? GPUBackend.cuda() { return gpu }
             return CPUBackend(threads: threads, exactActivations: exactActivations)
         }
     }

@@ -1,4 +1,5 @@
 import CTelemetry
+import SharedLibraries
 
 /// NVIDIA GPUs through NVML (`libnvidia-ml.so.1`, installed with the driver), loaded at run time. Units
 /// from nvml.h: memory in bytes, power in milliwatts, temperature in degrees Celsius, utilisation in percent.

@@ -1,4 +1,5 @@
 import CTelemetry
+import SharedLibraries
 
 /// AMD GPUs through rocm-smi (`librocm_smi64`), loaded at run time. Units from rocm_smi.h: memory in
 /// bytes, power in microwatts, temperature in millidegrees Celsius, busy in percent.

@@ -1,17 +1,11 @@
-import CTelemetry
+import SharedLibraries
 
-/// dlopen of a vendor library by its first soname that loads. Vendor libraries are never linked at build
-/// time, so the same binary runs where they are absent and says which names it tried.
-enum SharedLibrary {
-    /// The handle of the first name that loads, or an error naming every name tried and the last dlerror.
+extension SharedLibrary {
+    /// The dlopen handle of the first of `names` that loads (the shared `SharedLibrary` does the work);
+    /// a failure becomes `TelemetryUnavailable` naming every soname tried and dlerror's reason.
     static func open(_ names: [String]) throws(TelemetryUnavailable) -> UnsafeMutableRawPointer {
-        var lastError = "not found"
-        for name in names {
-            var error: UnsafePointer<CChar>? = nil
-            if let handle = herd_dlopen(name, &error) { return handle }
-            if let error { lastError = String(cString: error) }
-        }
-        throw TelemetryUnavailable("\(names.joined(separator: ", ")) not loadable (\(lastError))")
+        do { return try SharedLibrary.open(names, purpose: names.first ?? "library").handle }
+        catch { throw TelemetryUnavailable(error.description) }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SharedLibraries
 @testable import Telemetry
 import Testing
 

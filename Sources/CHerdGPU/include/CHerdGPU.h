@@ -1,6 +1,7 @@
 // Types and function-pointer tables for the GPU vendor libraries Herd loads at run time (dlopen), never
 // links: the same binary builds and runs on machines without them. Only the handful of calls Herd makes
-// are declared; their C signatures follow the CUDA driver API and NVRTC headers (cuda.h, nvrtc.h).
+// are declared; their C signatures follow the CUDA driver API and NVRTC headers (cuda.h, nvrtc.h) and
+// the HIP runtime and hiprtc headers (hip_runtime_api.h, hiprtc.h; checked at build time by hip_check.c).
 #ifndef CHERD_GPU_H
 #define CHERD_GPU_H
 #include <stddef.h>
@@ -59,6 +60,84 @@ typedef struct {
     const char *(*nvrtcGetErrorString)(herd_nvrtcResult result);
 } herd_nvrtc_api;
 
+// MARK: HIP (libamdhip64) and hiprtc, declarations as in hip/hip_runtime_api.h and hip/hiprtc.h
+//
+// hip_check.c asserts every pointer type below against the real headers (libamdhip64-dev) at build
+// time, so a wrong declaration breaks the build. Opaque handles use the headers' own struct tags so the
+// types are identical, not merely the same size. Enums (hipError_t, hipDeviceAttribute_t, hiprtcResult)
+// have no negative values, so their C type is unsigned int.
+
+typedef unsigned int herd_hipError_t;          // hipError_t; 0 = hipSuccess
+typedef unsigned int herd_hiprtcResult;        // hiprtcResult; 0 = HIPRTC_SUCCESS
+typedef unsigned int herd_hipDeviceAttribute_t;
+typedef int herd_hipDevice_t;
+typedef void *herd_hipDeviceptr_t;
+typedef struct ihipModule_t *herd_hipModule_t;
+typedef struct ihipModuleSymbol_t *herd_hipFunction_t;
+typedef struct ihipStream_t *herd_hipStream_t;
+typedef struct _hiprtcProgram *herd_hiprtcProgram;
+/// hipDeviceProp_t, never dereferenced here: its layout differs between ROCm 5 (R0000) and ROCm 6
+/// (R0600), so Herd passes a large zeroed buffer and reads gcnArchName at the offset below that matches
+/// the entry point it called.
+struct hipDeviceProp_t;
+
+/// The HIP runtime entry points Herd uses. `hipGetDeviceProperties` holds hipGetDevicePropertiesR0600
+/// (ROCm >= 6) or, on ROCm 5, the unversioned hipGetDeviceProperties.
+typedef struct {
+    herd_hipError_t (*hipInit)(unsigned int flags);
+    herd_hipError_t (*hipRuntimeGetVersion)(int *version);
+    herd_hipError_t (*hipGetDeviceCount)(int *count);
+    herd_hipError_t (*hipSetDevice)(int device);
+    herd_hipError_t (*hipDeviceGetName)(char *name, int length, herd_hipDevice_t device);
+    herd_hipError_t (*hipDeviceGetAttribute)(int *value, herd_hipDeviceAttribute_t attribute, int device);
+    herd_hipError_t (*hipGetDeviceProperties)(struct hipDeviceProp_t *properties, int device);
+    herd_hipError_t (*hipDeviceSynchronize)(void);
+    herd_hipError_t (*hipMemGetInfo)(size_t *free_bytes, size_t *total_bytes);
+    herd_hipError_t (*hipMalloc)(void **pointer, size_t bytes);
+    herd_hipError_t (*hipFree)(void *pointer);
+    herd_hipError_t (*hipMemcpyHtoD)(herd_hipDeviceptr_t dst, const void *src, size_t bytes);
+    herd_hipError_t (*hipMemcpyDtoH)(void *dst, herd_hipDeviceptr_t src, size_t bytes);
+    herd_hipError_t (*hipMemsetD8)(herd_hipDeviceptr_t dst, unsigned char value, size_t count);
+    herd_hipError_t (*hipModuleLoadData)(herd_hipModule_t *module, const void *image);
+    herd_hipError_t (*hipModuleGetFunction)(herd_hipFunction_t *function, herd_hipModule_t module, const char *name);
+    herd_hipError_t (*hipModuleLaunchKernel)(herd_hipFunction_t f, unsigned int gx, unsigned int gy, unsigned int gz,
+                                             unsigned int bx, unsigned int by, unsigned int bz, unsigned int shared_bytes,
+                                             herd_hipStream_t stream, void **params, void **extra);
+    const char *(*hipGetErrorName)(herd_hipError_t error);
+    const char *(*hipGetErrorString)(herd_hipError_t error);
+} herd_hip_api;
+
+/// hiprtc, the run-time compiler (libhiprtc on ROCm 6; inside libamdhip64 on ROCm 5).
+typedef struct {
+    herd_hiprtcResult (*hiprtcVersion)(int *major, int *minor);
+    herd_hiprtcResult (*hiprtcCreateProgram)(herd_hiprtcProgram *program, const char *source, const char *name,
+                                             int header_count, const char **headers, const char **include_names);
+    herd_hiprtcResult (*hiprtcCompileProgram)(herd_hiprtcProgram program, int option_count, const char **options);
+    herd_hiprtcResult (*hiprtcGetProgramLogSize)(herd_hiprtcProgram program, size_t *size);
+    herd_hiprtcResult (*hiprtcGetProgramLog)(herd_hiprtcProgram program, char *log);
+    herd_hiprtcResult (*hiprtcGetCodeSize)(herd_hiprtcProgram program, size_t *size);
+    herd_hiprtcResult (*hiprtcGetCode)(herd_hiprtcProgram program, char *code);
+    herd_hiprtcResult (*hiprtcDestroyProgram)(herd_hiprtcProgram *program);
+    const char *(*hiprtcGetErrorString)(herd_hiprtcResult result);
+} herd_hiprtc_api;
+
+/// Where gcnArchName ("gfx942:sramecc+:xnack-") sits in hipDeviceProp_t: in ROCm 6's R0600 layout
+/// (filled by hipGetDevicePropertiesR0600) and in ROCm 5's layout (the unversioned entry point).
+/// hip_check.c asserts the one that matches the installed header. A buffer this large holds either.
+#define HERD_HIP_PROPS_R0600_GCN_ARCH_NAME_OFFSET 1160
+#define HERD_HIP_PROPS_R0000_GCN_ARCH_NAME_OFFSET 396
+#define HERD_HIP_PROPS_GCN_ARCH_NAME_LENGTH 256
+#define HERD_HIP_PROPS_BUFFER_BYTES 8192
+
+// hipDeviceAttributeWarpSize, hipDeviceAttributeMaxSharedMemoryPerBlock, hipDeviceAttributeMultiprocessorCount
+#define HERD_HIP_ATTR_WARP_SIZE 87
+#define HERD_HIP_ATTR_MAX_SHARED_MEMORY_PER_BLOCK 74
+#define HERD_HIP_ATTR_MULTIPROCESSOR_COUNT 63
+
+/// Calls hipModuleLaunchKernel like herd_cuda_launch: 1-D blocks, a 2-D grid, default stream.
+herd_hipError_t herd_hip_launch(const herd_hip_api *api, herd_hipFunction_t f, unsigned int gx, unsigned int gy,
+                                unsigned int bx, void **params);
+
 /// Calls cuLaunchKernel with an array of argument pointers (Swift cannot build `void **` easily).
 herd_CUresult herd_cuda_launch(const herd_cuda_api *api, herd_CUfunction f, unsigned int gx, unsigned int gy,
                                unsigned int bx, void **params);
@@ -67,10 +146,12 @@ herd_CUresult herd_cuda_launch(const herd_cuda_api *api, herd_CUfunction f, unsi
 const char *herd_gpu_kernels_source(void);
 const char *herd_gpu_vendor_header(void);
 
-// CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR / _MINOR, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
+// CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR / _MINOR, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+// CU_DEVICE_ATTRIBUTE_WARP_SIZE
 #define HERD_CU_ATTR_CC_MAJOR 75
 #define HERD_CU_ATTR_CC_MINOR 76
 #define HERD_CU_ATTR_SM_COUNT 16
+#define HERD_CU_ATTR_WARP_SIZE 10
 
 #ifdef __cplusplus
 }

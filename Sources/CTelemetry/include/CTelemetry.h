@@ -87,8 +87,4 @@ typedef struct {
 
 const char *herd_nvml_load(void *handle, herd_nvml_table *table);
 
-// MARK: dlopen, so Swift needs no RTLD_* constants
-
-/// dlopen(name, RTLD_NOW | RTLD_LOCAL); on failure NULL and `error` (if given) points at dlerror's text.
-void *herd_dlopen(const char *name, const char **error);
 #endif

@@ -1,14 +1,10 @@
-import CHerdGPU
 import CHerdKernels
 import Compute
 
-/// The model ops as kernel launches. Each op's CPU twin is the same-named op of `CPUBackend`.
-extension CUDABackend {
-    private func deviceTensor(_ dtype: DType, _ shape: [Int], _ pointer: UnsafeMutableRawPointer, bytes: Int) -> Tensor {
-        let buffer = DeviceBuffer(pointer) { [cu] p in _ = cu.cuMemFree(herd_CUdeviceptr(UInt(bitPattern: p))) }
-        return Tensor(dtype: dtype, shape: shape, data: pointer, byteCount: bytes, owner: buffer)
-    }
-
+/// The model ops as kernel launches, the same on every vendor. Each op's CPU twin is the same-named op of
+/// `CPUBackend`. An op stages its small host arrays (`stage`), then launches a kernel by name with its
+/// grid, block and arguments in the kernel's parameter order (see `GPUBackend.kernelNames`).
+extension GPUBackend {
     public func weight(_ host: HostTensor) throws -> Tensor {
         let rows = host.shape.count == 1 ? 1 : host.shape.dropLast().reduce(1, *)
         let k = host.shape.last ?? 1
@@ -30,7 +26,7 @@ extension CUDABackend {
             }
             return halves.withUnsafeBytes { deviceTensor(.f16, host.shape, upload($0), bytes: $0.count) }
         default:
-            throw GPUError("tensor \"\(host.name)\": the CUDA backend cannot use \(host.dtype) weights yet")
+            throw GPUError("tensor \"\(host.name)\": the \(driver.vendor) backend cannot use \(host.dtype) weights yet")
         }
     }
 
@@ -43,7 +39,7 @@ extension CUDABackend {
     }
 
     public func weight(_ host: HostTensor, rowScales: HostTensor) throws -> Tensor {
-        throw GPUError("tensor \"\(host.name)\": FP8 weights are not supported on the CUDA backend yet")
+        throw GPUError("tensor \"\(host.name)\": FP8 weights are not supported on the \(driver.vendor) backend yet")
     }
 
     public func zeros(_ shape: [Int]) -> Tensor {
@@ -65,17 +61,16 @@ extension CUDABackend {
     /// Embedding lookup from an f16 table: the rows come back to the host, widen, and go up again.
     /// (Only at prefill-sized row counts; an f16 gather kernel is part of the speed work.)
     private func gatherHalfRows(_ table: Tensor, ids: [Int32], into out: Tensor) {
-        ensureContext()
         let width = table.rowLength
         var halves = [UInt16](repeating: 0, count: width)
         var floats = [Float](repeating: 0, count: width)
         for (r, id) in ids.enumerated() {
             halves.withUnsafeMutableBytes { dst in
-                _ = cu.cuMemcpyDtoH(dst.baseAddress!, herd_CUdeviceptr(UInt(bitPattern: table.data)) + UInt64(Int(id) * width * 2), width * 2)
+                copyToHost(dst.baseAddress!, from: table.data + Int(id) * width * 2, bytes: width * 2)
             }
             for i in 0..<width { floats[i] = herd_f16_to_f32(halves[i]) }
             floats.withUnsafeBytes { src in
-                _ = cu.cuMemcpyHtoD(herd_CUdeviceptr(UInt(bitPattern: out.data)) + UInt64(r * out.rowLength * 4), src.baseAddress, width * 4)
+                copyToDevice(out.data + r * out.rowLength * 4, from: src.baseAddress!, bytes: width * 4)
             }
         }
     }
@@ -91,7 +86,7 @@ extension CUDABackend {
         case .f32: name = "herd_matmul_f32"
         case .f16: name = "herd_matmul_f16"
         case .bf16: name = "herd_matmul_bf16"
-        default: preconditionFailure("matmul weight type \(weight.dtype) on CUDA")
+        default: preconditionFailure("matmul weight type \(weight.dtype) on \(driver.vendor)")
         }
         launch(name, grid: (weight.rowCount, (rows + 3) / 4), block: 256,
                [.ptr(weight.data), .ptr(x.data), .ptr(out.data), .i32(weight.rowLength), .i32(rows), .i32(x.rowLength), .i32(out.rowLength)])
@@ -152,11 +147,8 @@ extension CUDABackend {
     }
 
     public func read(_ x: Tensor, rows: Int) -> [Float] {
-        ensureContext()
         var out = [Float](repeating: 0, count: rows * x.rowLength)
-        out.withUnsafeMutableBytes { dst in
-            check(cu.cuMemcpyDtoH(dst.baseAddress!, herd_CUdeviceptr(UInt(bitPattern: x.data)), dst.count), "cuMemcpyDtoH")
-        }
+        out.withUnsafeMutableBytes { dst in copyToHost(dst.baseAddress!, from: x.data, bytes: dst.count) }
         return out
     }
 }

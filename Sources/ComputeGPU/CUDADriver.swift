@@ -1,0 +1,185 @@
+import CHerdGPU
+import SharedLibraries
+
+/// NVIDIA GPUs through the CUDA driver API (libcuda) and NVRTC, both loaded at run time. Function
+/// pointers are the versioned `_v2` entry points; the table types are in CHerdGPU.h.
+///
+/// CUDA contexts are current per thread: `makeCurrent` sets the device's primary context on the caller.
+public final class CUDADriver: GPUDriver {
+    var cu = herd_cuda_api()
+    var nvrtc = herd_nvrtc_api()
+    private let context: herd_CUcontext?
+    public let vendor = "cuda"
+    public let deviceName: String
+    public let computeCapability: (major: Int, minor: Int)
+    public let architecture: String
+    public let warpSize: Int
+    public let compilerVersion: String
+    public let codeObjectExtension = "cubin"
+    /// Hopper's (and Ada's) FP8 is the OCP E4M3FN of the checkpoints.
+    public let fp8Encoding = FP8Encoding.e4m3fn
+
+    public static let driverSonames = ["libcuda.so.1", "libcuda.so"]
+    public static let nvrtcSonames = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]
+
+    public init(ordinal: Int = 0) throws(GPUError) {
+        let libcuda: SharedLibrary
+        do { libcuda = try SharedLibrary.open(Self.driverSonames, purpose: "CUDA driver (libcuda)") } catch { throw GPUError(error) }
+        func sym<T>(_ n: String, _ t: T.Type) throws(GPUError) -> T {
+            do { return try libcuda.symbol(n, as: t) } catch { throw GPUError(error) }
+        }
+        cu.cuInit = try sym("cuInit", type(of: cu.cuInit))
+        cu.cuDriverGetVersion = try sym("cuDriverGetVersion", type(of: cu.cuDriverGetVersion))
+        cu.cuDeviceGetCount = try sym("cuDeviceGetCount", type(of: cu.cuDeviceGetCount))
+        cu.cuDeviceGet = try sym("cuDeviceGet", type(of: cu.cuDeviceGet))
+        cu.cuDeviceGetName = try sym("cuDeviceGetName", type(of: cu.cuDeviceGetName))
+        cu.cuDeviceGetAttribute = try sym("cuDeviceGetAttribute", type(of: cu.cuDeviceGetAttribute))
+        cu.cuDevicePrimaryCtxRetain = try sym("cuDevicePrimaryCtxRetain", type(of: cu.cuDevicePrimaryCtxRetain))
+        cu.cuCtxSetCurrent = try sym("cuCtxSetCurrent", type(of: cu.cuCtxSetCurrent))
+        cu.cuCtxSynchronize = try sym("cuCtxSynchronize", type(of: cu.cuCtxSynchronize))
+        cu.cuMemGetInfo = try sym("cuMemGetInfo_v2", type(of: cu.cuMemGetInfo))
+        cu.cuMemAlloc = try sym("cuMemAlloc_v2", type(of: cu.cuMemAlloc))
+        cu.cuMemFree = try sym("cuMemFree_v2", type(of: cu.cuMemFree))
+        cu.cuMemcpyHtoD = try sym("cuMemcpyHtoD_v2", type(of: cu.cuMemcpyHtoD))
+        cu.cuMemcpyDtoH = try sym("cuMemcpyDtoH_v2", type(of: cu.cuMemcpyDtoH))
+        cu.cuMemcpyDtoD = try sym("cuMemcpyDtoD_v2", type(of: cu.cuMemcpyDtoD))
+        cu.cuMemsetD8 = try sym("cuMemsetD8_v2", type(of: cu.cuMemsetD8))
+        cu.cuModuleLoadData = try sym("cuModuleLoadData", type(of: cu.cuModuleLoadData))
+        cu.cuModuleGetFunction = try sym("cuModuleGetFunction", type(of: cu.cuModuleGetFunction))
+        cu.cuLaunchKernel = try sym("cuLaunchKernel", type(of: cu.cuLaunchKernel))
+        cu.cuGetErrorString = try sym("cuGetErrorString", type(of: cu.cuGetErrorString))
+
+        var status = cu.cuInit(0)
+        if status != 0 { throw GPUError("cuInit failed: \(Self.errorText(cu, status)) (no NVIDIA GPU or driver?)") }
+        var count: Int32 = 0
+        _ = cu.cuDeviceGetCount(&count)
+        guard count > ordinal else { throw GPUError("CUDA: no device \(ordinal) (\(count) present)") }
+        var dev: herd_CUdevice = 0
+        status = cu.cuDeviceGet(&dev, Int32(ordinal))
+        if status != 0 { throw GPUError("cuDeviceGet: \(Self.errorText(cu, status))") }
+        var name = [CChar](repeating: 0, count: 256)
+        _ = cu.cuDeviceGetName(&name, 256, dev)
+        deviceName = string(fromCBuffer: name)
+        var major: Int32 = 0, minor: Int32 = 0, warp: Int32 = 0
+        _ = cu.cuDeviceGetAttribute(&major, HERD_CU_ATTR_CC_MAJOR, dev)
+        _ = cu.cuDeviceGetAttribute(&minor, HERD_CU_ATTR_CC_MINOR, dev)
+        _ = cu.cuDeviceGetAttribute(&warp, HERD_CU_ATTR_WARP_SIZE, dev)
+        computeCapability = (Int(major), Int(minor))
+        architecture = "sm_\(major)\(minor)"
+        warpSize = Int(warp)
+        var context: herd_CUcontext?
+        status = cu.cuDevicePrimaryCtxRetain(&context, dev)
+        if status != 0 { throw GPUError("cuDevicePrimaryCtxRetain: \(Self.errorText(cu, status))") }
+        self.context = context
+
+        let libnvrtc: SharedLibrary
+        do { libnvrtc = try SharedLibrary.open(Self.nvrtcSonames, purpose: "NVRTC (libnvrtc)") } catch { throw GPUError(error) }
+        func nsym<T>(_ n: String, _ t: T.Type) throws(GPUError) -> T {
+            do { return try libnvrtc.symbol(n, as: t) } catch { throw GPUError(error) }
+        }
+        nvrtc.nvrtcVersion = try nsym("nvrtcVersion", type(of: nvrtc.nvrtcVersion))
+        nvrtc.nvrtcCreateProgram = try nsym("nvrtcCreateProgram", type(of: nvrtc.nvrtcCreateProgram))
+        nvrtc.nvrtcCompileProgram = try nsym("nvrtcCompileProgram", type(of: nvrtc.nvrtcCompileProgram))
+        nvrtc.nvrtcGetProgramLogSize = try nsym("nvrtcGetProgramLogSize", type(of: nvrtc.nvrtcGetProgramLogSize))
+        nvrtc.nvrtcGetProgramLog = try nsym("nvrtcGetProgramLog", type(of: nvrtc.nvrtcGetProgramLog))
+        nvrtc.nvrtcGetCUBINSize = try nsym("nvrtcGetCUBINSize", type(of: nvrtc.nvrtcGetCUBINSize))
+        nvrtc.nvrtcGetCUBIN = try nsym("nvrtcGetCUBIN", type(of: nvrtc.nvrtcGetCUBIN))
+        nvrtc.nvrtcDestroyProgram = try nsym("nvrtcDestroyProgram", type(of: nvrtc.nvrtcDestroyProgram))
+        nvrtc.nvrtcGetErrorString = try nsym("nvrtcGetErrorString", type(of: nvrtc.nvrtcGetErrorString))
+        var nvrtcMajor: Int32 = 0, nvrtcMinor: Int32 = 0
+        _ = nvrtc.nvrtcVersion(&nvrtcMajor, &nvrtcMinor)
+        compilerVersion = "nvrtc\(nvrtcMajor).\(nvrtcMinor)"
+    }
+
+    static func errorText(_ api: herd_cuda_api, _ status: herd_CUresult) -> String {
+        var text: UnsafePointer<CChar>?
+        _ = api.cuGetErrorString(status, &text)
+        return text.map { String(cString: $0) } ?? "CUDA error \(status)"
+    }
+
+    private func check(_ status: herd_CUresult, _ what: @autoclosure () -> String) throws(GPUError) {
+        if status != 0 { throw GPUError("\(what()) failed: \(Self.errorText(cu, status))") }
+    }
+
+    private static func address(_ p: UnsafeRawPointer) -> herd_CUdeviceptr { herd_CUdeviceptr(UInt(bitPattern: p)) }
+
+    public func makeCurrent() throws(GPUError) { try check(cu.cuCtxSetCurrent(context), "cuCtxSetCurrent") }
+
+    public func memoryInfo() throws(GPUError) -> (free: Int, total: Int) {
+        var free = 0, total = 0
+        try check(cu.cuMemGetInfo(&free, &total), "cuMemGetInfo")
+        return (free, total)
+    }
+
+    public func allocate(_ bytes: Int) throws(GPUError) -> UnsafeMutableRawPointer {
+        var p: herd_CUdeviceptr = 0
+        try check(cu.cuMemAlloc(&p, bytes), "cuMemAlloc(\(bytes))")
+        return UnsafeMutableRawPointer(bitPattern: UInt(p))!
+    }
+
+    public func free(_ pointer: UnsafeMutableRawPointer) { _ = cu.cuMemFree(Self.address(pointer)) }
+
+    public func copyToDevice(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError) {
+        try check(cu.cuMemcpyHtoD(Self.address(destination), source, bytes), "cuMemcpyHtoD")
+    }
+
+    public func copyToHost(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError) {
+        try check(cu.cuMemcpyDtoH(destination, Self.address(source), bytes), "cuMemcpyDtoH")
+    }
+
+    public func fill(_ destination: UnsafeMutableRawPointer, byte: UInt8, bytes: Int) throws(GPUError) {
+        try check(cu.cuMemsetD8(Self.address(destination), byte, bytes), "cuMemsetD8")
+    }
+
+    public func synchronize() throws(GPUError) { try check(cu.cuCtxSynchronize(), "cuCtxSynchronize") }
+
+    public func compile(source: String, header: String) throws(GPUError) -> [UInt8] {
+        var program: herd_nvrtcProgram?
+        let created = source.withCString { src in
+            header.withCString { hdr in
+                "vendor.h".withCString { inc in
+                    var headers: [UnsafePointer<CChar>?] = [hdr]
+                    var names: [UnsafePointer<CChar>?] = [inc]
+                    return nvrtc.nvrtcCreateProgram(&program, src, "herd_kernels.cu", 1, &headers, &names)
+                }
+            }
+        }
+        guard created == 0, let program else { throw GPUError("nvrtcCreateProgram failed (\(created))") }
+        var p: herd_nvrtcProgram? = program
+        defer { _ = nvrtc.nvrtcDestroyProgram(&p) }
+        let options = ["--gpu-architecture=\(architecture)", "-std=c++17"]
+        let compiled = withCStrings(options) { nvrtc.nvrtcCompileProgram(program, Int32(options.count), $0) }
+        var logSize = 0
+        _ = nvrtc.nvrtcGetProgramLogSize(program, &logSize)
+        var log = [CChar](repeating: 0, count: max(logSize, 1))
+        _ = nvrtc.nvrtcGetProgramLog(program, &log)
+        guard compiled == 0 else {
+            throw GPUError("NVRTC could not compile the kernel tree for \(architecture):\n\(string(fromCBuffer: log))")
+        }
+        var size = 0
+        _ = nvrtc.nvrtcGetCUBINSize(program, &size)
+        var bytes = [CChar](repeating: 0, count: size)
+        _ = nvrtc.nvrtcGetCUBIN(program, &bytes)
+        return bytes.map { UInt8(bitPattern: $0) }
+    }
+
+    public func loadModule(_ image: [UInt8]) throws(GPUError) -> OpaquePointer {
+        var module: herd_CUmodule?
+        let loaded = image.withUnsafeBytes { cu.cuModuleLoadData(&module, $0.baseAddress) }
+        try check(loaded, "cuModuleLoadData")
+        return OpaquePointer(module!)
+    }
+
+    public func function(_ name: String, in module: OpaquePointer) throws(GPUError) -> OpaquePointer {
+        var f: herd_CUfunction?
+        let status = cu.cuModuleGetFunction(&f, UnsafeMutableRawPointer(module), name)
+        guard status == 0, let f else { throw GPUError("kernel \(name) missing from the module: \(Self.errorText(cu, status))") }
+        return OpaquePointer(f)
+    }
+
+    public func launch(_ function: OpaquePointer, grid: (x: Int, y: Int), block: Int,
+                       parameters: UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws(GPUError) {
+        let status = herd_cuda_launch(&cu, UnsafeMutableRawPointer(function), UInt32(grid.x), UInt32(grid.y), UInt32(block), parameters)
+        try check(status, "cuLaunchKernel")
+    }
+}

@@ -1,0 +1,177 @@
+import Compute
+import Foundation
+
+/// The GPU backend, one class for every vendor: the shared kernel tree compiled at run time for the GPU
+/// present (cached on disk), weights uploaded to device memory, every op a kernel launch on the default
+/// stream. The vendor runtime sits behind `GPUDriver`: `CUDADriver` (libcuda + NVRTC) or `HIPDriver`
+/// (libamdhip64 + hiprtc), both loaded at run time.
+///
+/// Weights: F32, F16 and BF16 are uploaded as they are; GGUF block-quantized types (Q4_0, Q4_1, Q8_0) are
+/// dequantized on the host and uploaded as F16 (quantized GPU kernels are the speed issue's work).
+/// The ops are in GPUBackend+Ops.swift.
+///
+/// `@unchecked Sendable`: the driver's device or context is made current on whichever thread issues an op
+/// (the engine drives the backend from its own thread, one op at a time); the scratch arena is used inside
+/// one op at a time.
+public final class GPUBackend: ComputeBackend, @unchecked Sendable {
+    public let driver: any GPUDriver
+    /// Total device memory in bytes, read once at start.
+    public let totalMemory: Int
+    private var functions: [String: OpaquePointer] = [:]
+    /// The thread on which the driver's device/context was last made current.
+    private var currentThread: pthread_t?
+    private var scratch: UnsafeMutableRawPointer?
+    private var scratchBytes = 0
+
+    /// Every kernel the ops launch, looked up once at start so that a missing one fails there.
+    /// Adding a kernel: write it in kernels/herd_kernels.cu (`HERD_KERNEL`), add its name here, and launch
+    /// it from an op in GPUBackend+Ops.swift with `launch(name, grid:, block:, [arguments in order])`.
+    static let kernelNames = [
+        "herd_embed_f32", "herd_rms_norm", "herd_matmul_f32", "herd_matmul_f16", "herd_matmul_bf16", "herd_rope",
+        "herd_store_kv", "herd_attention", "herd_swiglu", "herd_add", "herd_gather_rows", "herd_scatter_add_rows",
+        "herd_scale_rows",
+    ]
+
+    /// A backend on `driver`'s device: compiles (or loads from the cache) and looks up every kernel.
+    public init(driver: any GPUDriver) throws(GPUError) {
+        self.driver = driver
+        try driver.makeCurrent()
+        currentThread = pthread_self()
+        totalMemory = try driver.memoryInfo().total
+        let module = try driver.loadModule(KernelCache.codeObject(for: driver))
+        for name in Self.kernelNames {
+            functions[name] = try driver.function(name, in: module)
+        }
+    }
+
+    /// NVIDIA GPU `ordinal` through libcuda and NVRTC.
+    public static func cuda(ordinal: Int = 0) throws(GPUError) -> GPUBackend {
+        try GPUBackend(driver: CUDADriver(ordinal: ordinal))
+    }
+
+    public var description: String {
+        "\(driver.vendor) (\(driver.deviceName), \(driver.architecture), \(totalMemory >> 30) GiB)"
+    }
+
+    /// Free and total device memory now, in bytes (the budget the KV cache is sized from).
+    public func memoryInfo() throws(GPUError) -> (free: Int, total: Int) {
+        makeCurrent()
+        return try driver.memoryInfo()
+    }
+
+    /// Runs a driver call that must not fail mid-step: a failing launch or copy there is a bug or a lost
+    /// device, so stop with the reason.
+    func must<T>(_ call: () throws(GPUError) -> T) -> T {
+        do { return try call() } catch { preconditionFailure("\(driver.vendor): \(error)") }
+    }
+
+    /// The device (HIP) or context (CUDA) is current per thread: make ours current on whichever thread
+    /// calls now.
+    func makeCurrent() {
+        let me = pthread_self()
+        if let t = currentThread, pthread_equal(t, me) != 0 { return }
+        must { () throws(GPUError) in try driver.makeCurrent() }
+        currentThread = me
+    }
+
+    // MARK: launches
+
+    /// One kernel argument; each travels in its own 8-byte slot.
+    enum Arg {
+        case ptr(UnsafeMutableRawPointer?)
+        case i32(Int)
+        case f32(Float)
+    }
+
+    /// Launches kernel `name` on a (grid.0, grid.1) grid of `block` threads; an empty grid launches nothing.
+    func launch(_ name: String, grid: (Int, Int), block: Int, _ args: [Arg]) {
+        makeCurrent()
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: args.count * 8, alignment: 8)
+        defer { storage.deallocate() }
+        var params: [UnsafeMutableRawPointer?] = []
+        for (i, a) in args.enumerated() {
+            let slot = storage + i * 8
+            switch a {
+            case .ptr(let p): slot.storeBytes(of: UInt64(UInt(bitPattern: p)), as: UInt64.self)
+            case .i32(let v): slot.storeBytes(of: Int32(v), as: Int32.self)
+            case .f32(let v): slot.storeBytes(of: v, as: Float.self)
+            }
+            params.append(slot)
+        }
+        guard grid.0 > 0 && grid.1 > 0 else { return }
+        guard let function = functions[name] else { preconditionFailure("kernel \(name) is not in GPUBackend.kernelNames") }
+        params.withUnsafeMutableBufferPointer { buffer in
+            do { try driver.launch(function, grid: (grid.0, grid.1), block: block, parameters: buffer.baseAddress!) } catch {
+                preconditionFailure("\(driver.vendor): launch of \(name): \(error)")
+            }
+        }
+    }
+
+    // MARK: memory
+
+    /// Zero-filled device memory (at least 256 bytes).
+    func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
+        makeCurrent()
+        let p = must { () throws(GPUError) in try driver.allocate(max(bytes, 256)) }
+        must { () throws(GPUError) in try driver.fill(p, byte: 0, bytes: max(bytes, 256)) }
+        return p
+    }
+
+    func upload(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer {
+        let p = allocate(bytes.count)
+        if bytes.count > 0 { must { () throws(GPUError) in try driver.copyToDevice(p, from: bytes.baseAddress!, bytes: bytes.count) } }
+        return p
+    }
+
+    func copyToHost(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) {
+        makeCurrent()
+        must { () throws(GPUError) in try driver.copyToHost(destination, from: source, bytes: bytes) }
+    }
+
+    func copyToDevice(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) {
+        makeCurrent()
+        must { () throws(GPUError) in try driver.copyToDevice(destination, from: source, bytes: bytes) }
+    }
+
+    /// A tensor over device memory that is freed with the last tensor using it.
+    func deviceTensor(_ dtype: DType, _ shape: [Int], _ pointer: UnsafeMutableRawPointer, bytes: Int) -> Tensor {
+        let buffer = DeviceBuffer(pointer) { [driver] p in driver.free(p) }
+        return Tensor(dtype: dtype, shape: shape, data: pointer, byteCount: bytes, owner: buffer)
+    }
+
+    /// Copies small host arrays (token ids, positions, slots) into a reused device scratch buffer; returns
+    /// their device addresses. The copy is synchronous, so the next op may overwrite the scratch.
+    func stage(_ arrays: [[Int32]]) -> [UnsafeMutableRawPointer] {
+        makeCurrent()
+        let total = arrays.reduce(0) { $0 + ($1.count + 64) * 4 }
+        if total > scratchBytes {
+            if let old = scratch { driver.free(old) }
+            scratchBytes = max(total, scratchBytes * 2, 1 << 20)
+            scratch = must { () throws(GPUError) in try driver.allocate(scratchBytes) }
+        }
+        var offset = 0
+        var out: [UnsafeMutableRawPointer] = []
+        for a in arrays {
+            let dst = scratch! + offset
+            if !a.isEmpty { a.withUnsafeBytes { src in must { () throws(GPUError) in try driver.copyToDevice(dst, from: src.baseAddress!, bytes: src.count) } } }
+            out.append(dst)
+            offset += (a.count + 64) * 4
+        }
+        return out
+    }
+
+    func stageFloats(_ values: [Float]) -> UnsafeMutableRawPointer {
+        stage([values.map { Int32(bitPattern: $0.bitPattern) }])[0]
+    }
+}
+
+/// Device memory owned by tensors; freed with the last tensor that uses it.
+final class DeviceBuffer {
+    let pointer: UnsafeMutableRawPointer
+    let free: (UnsafeMutableRawPointer) -> Void
+    init(_ pointer: UnsafeMutableRawPointer, free: @escaping (UnsafeMutableRawPointer) -> Void) {
+        self.pointer = pointer
+        self.free = free
+    }
+    deinit { free(pointer) }
+}

@@ -1,0 +1,51 @@
+import SharedLibraries
+
+/// The few things `GPUBackend` needs from a GPU vendor's runtime and run-time compiler. CUDA (libcuda +
+/// NVRTC) and HIP (libamdhip64 + hiprtc) implement it with their module APIs, which mirror each other
+/// call for call; everything above this line (ops, weight upload, kernel cache, scratch) is shared.
+///
+/// Device addresses are raw pointers, kernels and modules opaque pointers. Calls that fail throw a
+/// `GPUError` naming the vendor function and the runtime's own error string.
+public protocol GPUDriver: AnyObject {
+    /// "cuda" or "hip": the backend's name in descriptions and errors.
+    var vendor: String { get }
+    var deviceName: String { get }
+    /// The architecture the kernels are compiled for, as the runtime reports it: "sm_90", "gfx942:sramecc+:xnack-".
+    var architecture: String { get }
+    /// Lanes per warp (NVIDIA, 32) or wavefront (AMD CDNA, 64), from the device.
+    var warpSize: Int { get }
+    /// The run-time compiler and its version, part of the kernel cache key: "nvrtc12.4", "hiprtc6.2.41133".
+    var compilerVersion: String { get }
+    /// File extension of cached code objects: "cubin", "hsaco".
+    var codeObjectExtension: String { get }
+    /// How 8-bit E4M3 floats are encoded on this device's hardware (FNUZ on AMD gfx94x, FN elsewhere).
+    var fp8Encoding: FP8Encoding { get }
+
+    /// Makes this driver's device (HIP) or context (CUDA) current on the calling thread.
+    func makeCurrent() throws(GPUError)
+    /// Free and total device memory in bytes.
+    func memoryInfo() throws(GPUError) -> (free: Int, total: Int)
+    func allocate(_ bytes: Int) throws(GPUError) -> UnsafeMutableRawPointer
+    func free(_ pointer: UnsafeMutableRawPointer)
+    func copyToDevice(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError)
+    func copyToHost(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError)
+    func fill(_ destination: UnsafeMutableRawPointer, byte: UInt8, bytes: Int) throws(GPUError)
+    func synchronize() throws(GPUError)
+
+    /// Compiles the kernel source (which includes `header` as "vendor.h") for `architecture`; the code
+    /// object, or an error carrying the compiler's full log.
+    func compile(source: String, header: String) throws(GPUError) -> [UInt8]
+    func loadModule(_ image: [UInt8]) throws(GPUError) -> OpaquePointer
+    func function(_ name: String, in module: OpaquePointer) throws(GPUError) -> OpaquePointer
+    /// Launches `function` on a (gridX, gridY) grid of 1-D blocks of `block` threads on the default
+    /// stream; `parameters` points at one address per kernel argument.
+    func launch(_ function: OpaquePointer, grid: (x: Int, y: Int), block: Int,
+                parameters: UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws(GPUError)
+}
+
+/// Why the GPU backend could not start or run: names the library, function or kernel at fault.
+public struct GPUError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ message: String) { description = message }
+    init(_ error: SharedLibraryError) { description = error.description }
+}
