@@ -120,6 +120,12 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func scaleRows(_ x: Tensor, factors: [Float])
     /// y[indices[i]] += x[i] (expert outputs back into their tokens' rows; an index may repeat).
     func scatterAddRows(_ x: Tensor, indices: [Int], into y: Tensor)
+
+    // MARK: synthetic models
+
+    /// A weight of seeded pseudo-random values (`SyntheticWeights` defines every element's bits), made
+    /// where it will live: GPU backends generate it in device memory, never on the host.
+    func syntheticWeight(_ spec: SyntheticWeightSpec) throws -> Tensor
 }
 
 extension ComputeBackend {

@@ -19,6 +19,8 @@ struct Info: ParsableCommand {
             print("format:        GGUF v\(gguf.version), \(gguf.tensors.count) tensors, \(gguf.metadata.count) metadata keys, alignment \(gguf.alignment)")
         } else if let checkpoint = loaded.checkpoint {
             print("format:        safetensors checkpoint, \(checkpoint.shards.count) shard(s), \(checkpoint.tensorNames.count) tensors")
+        } else if let spec = try? SyntheticModelSpec(parsing: loaded.path) {
+            print("format:        synthetic \(spec.preset.rawValue): seeded weights (seed \(spec.seed)), \(spec.dtype) matrices, \(String(format: "%.2f", Double(spec.weightBytes) / 1e9)) GB on the device")
         }
         print("name:          \(loaded.name)")
         print("architecture:  \(m.architecture)")

@@ -28,6 +28,7 @@ public enum ModelLoader {
 
     /// Opens a GGUF model file, or a Hugging Face checkpoint directory, and places its weights on `backend`.
     public static func load(path: String, backend: any ComputeBackend) throws -> LoadedModel {
+        if path.hasPrefix(SyntheticModelSpec.prefix) { return try loadSynthetic(try SyntheticModelSpec(parsing: path), backend: backend) }
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             return try loadCheckpoint(directory: path, backend: backend)
@@ -79,6 +80,17 @@ public enum ModelLoader {
         }
         return LoadedModel(path: dir, model: model, tokenizer: tokenizer, chatFormat: format, chatFormatError: formatError,
                            gguf: nil, checkpoint: checkpoint)
+    }
+
+    /// A synthetic Llama 4 model: seeded weights generated on `backend`, a synthetic tokenizer, Llama 4 chat.
+    public static func loadSynthetic(_ spec: SyntheticModelSpec, backend: any ComputeBackend) throws -> LoadedModel {
+        let model = try Llama4Model.synthetic(spec, backend: backend)
+        let tokenizer: BPETokenizer
+        do { tokenizer = try BPETokenizer.synthetic(vocabSize: spec.config.vocabSize) } catch {
+            throw ModelFileError(spec.text, "synthetic tokenizer: \(error)")
+        }
+        return LoadedModel(path: spec.text, model: model, tokenizer: tokenizer, chatFormat: .llama4, chatFormatError: nil,
+                           gguf: nil, checkpoint: nil)
     }
 
     /// tokenizer.json with the special-token names of tokenizer_config.json (when present).
