@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "BenchTests", dependencies: ["Bench", "Engine", "Server", "Models", "ComputeCPU", "Scheduler", "TestSupport"]),
         .testTarget(name: "ConsoleTests", dependencies: ["Console", "Engine", "Scheduler", "Telemetry", "TestSupport"]),
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "SharedLibraries"]),
-        .testTarget(name: "ComputeGPUTests", dependencies: ["ComputeGPU", "Compute", "SharedLibraries"]),
+        .testTarget(name: "ComputeGPUTests", dependencies: ["ComputeGPU", "Compute", "SharedLibraries", "CHerdGPU", "CHerdKernels"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Engine", "Scheduler", "Models", "ComputeCPU", "TestSupport",
                                                         .product(name: "HummingbirdTesting", package: "hummingbird")]),
     ]

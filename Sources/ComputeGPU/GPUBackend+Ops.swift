@@ -38,8 +38,37 @@ extension GPUBackend {
         return values.withUnsafeBytes { deviceTensor(.f32, host.shape, upload($0), bytes: $0.count) }
     }
 
+    /// An FP8 checkpoint weight: its E4M3FN bytes are first put in the device's own FP8 encoding
+    /// (E4M3FNUZ on MI300X: same bits, scales doubled, see `FP8Encoding`), the form an FP8 matrix kernel
+    /// will read. Until that kernel exists, those device bytes are expanded to BF16 on the host and the BF16
+    /// kernel multiplies them (twice the memory of FP8; bit-identical to the CPU backend's BF16 weights).
     public func weight(_ host: HostTensor, rowScales: HostTensor) throws -> Tensor {
-        throw GPUError("tensor \"\(host.name)\": FP8 weights are not supported on the \(driver.vendor) backend yet")
+        guard host.dtype == .f8_e4m3, host.shape.count == 2 else {
+            throw GPUError("tensor \"\(host.name)\": expected a 2-D F8_E4M3 weight, got \(host.dtype) \(host.shape)")
+        }
+        let rows = host.shape[0], k = host.shape[1]
+        guard rowScales.shape.reduce(1, *) == rows, [.f32, .bf16, .f16].contains(rowScales.dtype) else {
+            throw GPUError("tensor \"\(rowScales.name)\": expected \(rows) F32/BF16/F16 row scales, got \(rowScales.dtype) \(rowScales.shape)")
+        }
+        var scales = [Float](repeating: 0, count: rows)
+        herd_dequantize_row(Int32(rowScales.dtype.rawValue), rowScales.bytes.baseAddress, &scales, Int64(rows))
+        let encoding = driver.fp8Encoding
+        let device = encoding.fromCheckpoint(bytes: host.bytes, rowScales: scales)
+        let bf16 = Self.bf16Rows(fp8: device.bytes, rowScales: device.rowScales, rowLength: k, encoding: encoding)
+        return bf16.withUnsafeBytes { deviceTensor(.bf16, host.shape, upload($0), bytes: $0.count) }
+    }
+
+    /// BF16 (round to nearest even) of `decode(byte) * rowScale` for every byte of rows of `rowLength`.
+    static func bf16Rows(fp8: [UInt8], rowScales: [Float], rowLength: Int, encoding: FP8Encoding) -> [UInt16] {
+        let table = (0...255).map { encoding.decode(UInt8($0)) }
+        var out = [UInt16](repeating: 0, count: fp8.count)
+        for i in 0..<fp8.count {
+            let bits = (table[Int(fp8[i])] * rowScales[i / rowLength]).bitPattern
+            out[i] = Float(bitPattern: bits).isNaN
+                ? UInt16(truncatingIfNeeded: bits >> 16) | 0x0040
+                : UInt16(truncatingIfNeeded: (bits &+ 0x7fff &+ ((bits >> 16) & 1)) >> 16)
+        }
+        return out
     }
 
     public func zeros(_ shape: [Int]) -> Tensor {

@@ -49,8 +49,15 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
         try GPUBackend(driver: CUDADriver(ordinal: ordinal))
     }
 
+    /// AMD GPU `ordinal` through libamdhip64 and hiprtc.
+    public static func hip(ordinal: Int = 0) throws(GPUError) -> GPUBackend {
+        try GPUBackend(driver: HIPDriver(ordinal: ordinal))
+    }
+
     public var description: String {
-        "\(driver.vendor) (\(driver.deviceName), \(driver.architecture), \(totalMemory >> 30) GiB)"
+        // A wavefront of 64 is worth saying; NVIDIA's 32-lane warps are the default reader's assumption.
+        let lanes = driver.warpSize == 32 ? "" : ", wavefront \(driver.warpSize)"
+        return "\(driver.vendor) (\(driver.deviceName), \(driver.architecture)\(lanes), \(totalMemory >> 30) GiB)"
     }
 
     /// Free and total device memory now, in bytes (the budget the KV cache is sized from).

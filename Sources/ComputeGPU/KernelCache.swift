@@ -19,20 +19,24 @@ enum KernelCache {
         return (String(cString: herd_gpu_kernels_source()), String(cString: herd_gpu_vendor_header()))
     }
 
+    /// `$HERD_CACHE/kernels`, by default `~/.cache/herd/kernels`.
+    static var defaultDirectory: String {
+        (ProcessInfo.processInfo.environment["HERD_CACHE"] ?? NSHomeDirectory() + "/.cache/herd") + "/kernels"
+    }
+
     /// The file a code object for this source, compiler and architecture is cached in.
     static func path(source: String, header: String, compilerVersion: String, architecture: String,
-                     extension ext: String) -> String {
-        let cacheDir = (ProcessInfo.processInfo.environment["HERD_CACHE"] ?? NSHomeDirectory() + "/.cache/herd") + "/kernels"
+                     extension ext: String, directory: String = defaultDirectory) -> String {
         // gfx942:sramecc+:xnack- carries ':' (awkward in file names on other systems): keep it readable as '_'.
         let arch = architecture.replacingOccurrences(of: ":", with: "_")
-        return cacheDir + "/herd-\(fnv1a(source + header))-\(compilerVersion)-\(arch).\(ext)"
+        return directory + "/herd-\(fnv1a(source + header))-\(compilerVersion)-\(arch).\(ext)"
     }
 
     /// The cached code object for `driver`'s GPU, compiled and stored first when absent.
-    static func codeObject(for driver: any GPUDriver) throws(GPUError) -> [UInt8] {
+    static func codeObject(for driver: any GPUDriver, directory: String = defaultDirectory) throws(GPUError) -> [UInt8] {
         let (source, header) = try source()
         let path = path(source: source, header: header, compilerVersion: driver.compilerVersion,
-                        architecture: driver.architecture, extension: driver.codeObjectExtension)
+                        architecture: driver.architecture, extension: driver.codeObjectExtension, directory: directory)
         if let cached = FileManager.default.contents(atPath: path), !cached.isEmpty { return [UInt8](cached) }
         let image = try driver.compile(source: source, header: header)
         // A cache that cannot be written only costs a compile next time.

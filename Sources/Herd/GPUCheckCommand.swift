@@ -19,11 +19,17 @@ struct GPUCheck: ParsableCommand {
     var prompt = "The capital of France is"
     @Option(name: .long, help: "Greedy tokens to compare.")
     var tokens = 16
+    @Option(name: .long, help: "GPU to check: auto (HIP, else CUDA), cuda or hip.")
+    var device: DeviceChoice = .auto
 
     func run() throws {
+        guard device != .cpu else { throw CLIError("gpu-check compares a GPU with the CPU: --device auto, cuda or hip") }
         let gpu: GPUBackend
-        do { gpu = try GPUBackend.cuda() } catch { throw CLIError("\(error)") }
+        do { gpu = try device.gpuBackend() } catch { throw CLIError("\(error)") }
         print("gpu: \(gpu.description)")
+        if let memory = try? gpu.memoryInfo() {
+            print("gpu memory: \(memory.free >> 20) MiB free of \(memory.total >> 20) MiB")
+        }
         let cpu = CPUBackend(exactActivations: true)
         var results: [(String, Bool, String)] = []
         func record(_ name: String, _ ok: Bool, _ detail: String) {

@@ -10,7 +10,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Model file (GGUF). Default: the embedded SmolLM2-135M-Instruct.", valueName: "path"))
     var model: String?
 
-    @Option(name: .long, help: "Compute device: auto (CUDA when a GPU and its driver are there, else CPU), cpu or cuda.")
+    @Option(name: .long, help: "Compute device: auto (HIP on an AMD GPU, else CUDA on an NVIDIA GPU, else the CPU), cpu, cuda or hip.")
     var device: DeviceChoice = .auto
 
     @Option(name: .long, help: "CPU threads (default: all cores).")
@@ -26,10 +26,12 @@ struct ModelOptions: ParsableArguments {
     func makeBackend() throws -> any ComputeBackend {
         switch device {
         case .cpu: return CPUBackend(threads: threads, exactActivations: exactActivations)
-        case .cuda:
-            do { return try GPUBackend.cuda() } catch { throw CLIError("--device cuda: \(error)") }
+        case .cuda, .hip:
+            do { return try device.gpuBackend() } catch { throw CLIError("--device \(device.rawValue): \(error)") }
         case .auto:
-            // CUDA where it loads; otherwise the CPU (the reason is not an error on a CPU-only machine).
+            // A GPU where one starts (HIP first: the target nodes are MI300X); otherwise the CPU (why no GPU
+            // started is not an error on a CPU-only machine).
+            if let gpu = try? GPUBackend.hip() { return gpu }
             if let gpu = try? GPUBackend.cuda() { return gpu }
             return CPUBackend(threads: threads, exactActivations: exactActivations)
         }
@@ -50,7 +52,19 @@ struct ModelOptions: ParsableArguments {
 }
 
 enum DeviceChoice: String, ExpressibleByArgument, CaseIterable {
-    case auto, cpu, cuda
+    case auto, cpu, cuda, hip
+
+    /// The GPU backend this choice names (auto: HIP, then CUDA); throws why none starts.
+    func gpuBackend() throws -> GPUBackend {
+        switch self {
+        case .cuda: return try GPUBackend.cuda()
+        case .hip: return try GPUBackend.hip()
+        case .auto, .cpu:
+            do { return try GPUBackend.hip() } catch let hip {
+                do { return try GPUBackend.cuda() } catch let cuda { throw CLIError("no GPU backend starts. HIP: \(hip). CUDA: \(cuda)") }
+            }
+        }
+    }
 }
 
 enum DefaultModel {

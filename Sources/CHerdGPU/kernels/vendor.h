@@ -2,9 +2,12 @@
 // warps of 32) and as HIP (hiprtc / hipcc, wavefronts of 64 on AMD CDNA). Kernels never assume a warp
 // size: block-level reductions go through shared memory, sized by blockDim.
 #pragma once
-#if defined(__HIPCC__) || defined(__HIP_PLATFORM_AMD__)
+#if defined(__HIPCC__) || defined(__HIPCC_RTC__) || defined(__HIP_PLATFORM_AMD__)
   #define HERD_HIP 1
-  #include <hip/hip_runtime.h>
+  // hiprtc (__HIPCC_RTC__) provides the HIP device runtime itself and has no system headers to include.
+  #ifndef __HIPCC_RTC__
+    #include <hip/hip_runtime.h>
+  #endif
 #else
   #define HERD_CUDA 1
 #endif
