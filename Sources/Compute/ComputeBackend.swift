@@ -126,9 +126,33 @@ public protocol ComputeBackend: AnyObject, Sendable {
     /// A weight of seeded pseudo-random values (`SyntheticWeights` defines every element's bits), made
     /// where it will live: GPU backends generate it in device memory, never on the host.
     func syntheticWeight(_ spec: SyntheticWeightSpec) throws -> Tensor
+
+    /// Free and total bytes of the device's memory now; nil for host-memory backends (the CPU).
+    var deviceMemory: (free: Int, total: Int)? { get }
+
+    // MARK: fused mixture of experts (optional)
+
+    /// One MoE layer's routed experts (gate/up `[F, hidden]`, down `[hidden, F]` each) prepared to run in
+    /// one go; nil when this backend has no fused path (the model then runs expert by expert).
+    func prepareExperts(gate: [Tensor], up: [Tensor], down: [Tensor]) -> (any PreparedExperts)?
+    /// `out[r] += sum over r's top-k experts e of expert_e(sigmoid(logit_e) * x[r])`, with routing (top-k by
+    /// `routerLogits`, ties to the lower index), grouping and the experts' SwiGLU MLPs on the device; each
+    /// row's chosen expert ids go to `choices` (`[rows, topK]`, as floats) for statistics.
+    func routedExperts(_ x: Tensor, routerLogits: Tensor, experts: any PreparedExperts, topK: Int, rows: Int,
+                       choices: Tensor, into out: Tensor)
 }
 
+/// A backend's handle on one layer's experts (see `ComputeBackend.prepareExperts`).
+public protocol PreparedExperts: AnyObject, Sendable {}
+
 extension ComputeBackend {
+    public var deviceMemory: (free: Int, total: Int)? { nil }
+    public func prepareExperts(gate: [Tensor], up: [Tensor], down: [Tensor]) -> (any PreparedExperts)? { nil }
+    public func routedExperts(_ x: Tensor, routerLogits: Tensor, experts: any PreparedExperts, topK: Int, rows: Int,
+                              choices: Tensor, into out: Tensor) {
+        preconditionFailure("routedExperts on a backend whose prepareExperts returned nil")
+    }
+
     /// A KV cache of `slots` positions for `layers` layers.
     public func makeKVCache(layers: Int, slots: Int, kvWidth: Int) -> KVCache {
         KVCache(keys: (0..<layers).map { _ in zeros([slots, kvWidth]) },

@@ -38,37 +38,24 @@ extension GPUBackend {
         return values.withUnsafeBytes { deviceTensor(.f32, host.shape, upload($0), bytes: $0.count) }
     }
 
-    /// An FP8 checkpoint weight: its E4M3FN bytes are first put in the device's own FP8 encoding
-    /// (E4M3FNUZ on MI300X: same bits, scales doubled, see `FP8Encoding`), the form an FP8 matrix kernel
-    /// will read. Until that kernel exists, those device bytes are expanded to BF16 on the host and the BF16
-    /// kernel multiplies them (twice the memory of FP8; bit-identical to the CPU backend's BF16 weights).
+    /// FP8 weights stay FP8 on the device (half the bytes of BF16 to stream per token), in the device's
+    /// encoding (`GPUDriver.fp8Encoding`), followed by their per-row F32 scales: see `FP8Layout`.
     public func weight(_ host: HostTensor, rowScales: HostTensor) throws -> Tensor {
         guard host.dtype == .f8_e4m3, host.shape.count == 2 else {
-            throw GPUError("tensor \"\(host.name)\": expected a 2-D F8_E4M3 weight, got \(host.dtype) \(host.shape)")
+            throw GPUError("tensor \"\(host.name)\": expected an F8_E4M3 matrix, got \(host.dtype) \(host.shape)")
         }
-        let rows = host.shape[0], k = host.shape[1]
+        let rows = host.shape[0], cols = host.shape[1]
         guard rowScales.shape.reduce(1, *) == rows, [.f32, .bf16, .f16].contains(rowScales.dtype) else {
             throw GPUError("tensor \"\(rowScales.name)\": expected \(rows) F32/BF16/F16 row scales, got \(rowScales.dtype) \(rowScales.shape)")
         }
         var scales = [Float](repeating: 0, count: rows)
         herd_dequantize_row(Int32(rowScales.dtype.rawValue), rowScales.bytes.baseAddress, &scales, Int64(rows))
-        let encoding = driver.fp8Encoding
-        let device = encoding.fromCheckpoint(bytes: host.bytes, rowScales: scales)
-        let bf16 = Self.bf16Rows(fp8: device.bytes, rowScales: device.rowScales, rowLength: k, encoding: encoding)
-        return bf16.withUnsafeBytes { deviceTensor(.bf16, host.shape, upload($0), bytes: $0.count) }
-    }
-
-    /// BF16 (round to nearest even) of `decode(byte) * rowScale` for every byte of rows of `rowLength`.
-    static func bf16Rows(fp8: [UInt8], rowScales: [Float], rowLength: Int, encoding: FP8Encoding) -> [UInt16] {
-        let table = (0...255).map { encoding.decode(UInt8($0)) }
-        var out = [UInt16](repeating: 0, count: fp8.count)
-        for i in 0..<fp8.count {
-            let bits = (table[Int(fp8[i])] * rowScales[i / rowLength]).bitPattern
-            out[i] = Float(bitPattern: bits).isNaN
-                ? UInt16(truncatingIfNeeded: bits >> 16) | 0x0040
-                : UInt16(truncatingIfNeeded: (bits &+ 0x7fff &+ ((bits >> 16) & 1)) >> 16)
-        }
-        return out
+        let (bytes, deviceScales) = driver.fp8Encoding.fromCheckpoint(bytes: host.bytes, rowScales: scales)
+        let layout = FP8Layout(rows: rows, columns: cols)
+        let p = allocate(layout.byteCount)
+        bytes.withUnsafeBytes { copyToDevice(p, from: $0.baseAddress!, bytes: $0.count) }
+        deviceScales.withUnsafeBytes { copyToDevice(p + layout.scalesOffset, from: $0.baseAddress!, bytes: $0.count) }
+        return deviceTensor(.f8_e4m3, host.shape, p, bytes: layout.byteCount)
     }
 
     public func zeros(_ shape: [Int]) -> Tensor {
@@ -77,30 +64,13 @@ extension GPUBackend {
     }
 
     public func embed(_ table: Tensor, tokens: [Int32], into out: Tensor) {
-        precondition(table.dtype == .f32 || table.dtype == .f16, "embedding table type \(table.dtype)")
+        precondition([.f32, .f16, .bf16].contains(table.dtype), "embedding table type \(table.dtype)")
         let ids = stage([tokens])[0]
         if table.dtype == .f32 {
             launch("herd_embed_f32", grid: (tokens.count, 1), block: 256, [.ptr(table.data), .ptr(ids), .ptr(out.data), .i32(table.rowLength), .i32(out.rowLength)])
         } else {
-            // An f16 table (dequantized GGUF embeddings): gather rows as a matmul-free copy through f32.
-            gatherHalfRows(table, ids: tokens, into: out)
-        }
-    }
-
-    /// Embedding lookup from an f16 table: the rows come back to the host, widen, and go up again.
-    /// (Only at prefill-sized row counts; an f16 gather kernel is part of the speed work.)
-    private func gatherHalfRows(_ table: Tensor, ids: [Int32], into out: Tensor) {
-        let width = table.rowLength
-        var halves = [UInt16](repeating: 0, count: width)
-        var floats = [Float](repeating: 0, count: width)
-        for (r, id) in ids.enumerated() {
-            halves.withUnsafeMutableBytes { dst in
-                copyToHost(dst.baseAddress!, from: table.data + Int(id) * width * 2, bytes: width * 2)
-            }
-            for i in 0..<width { floats[i] = herd_f16_to_f32(halves[i]) }
-            floats.withUnsafeBytes { src in
-                copyToDevice(out.data + r * out.rowLength * 4, from: src.baseAddress!, bytes: width * 4)
-            }
+            launch("herd_embed_16", grid: (tokens.count, 1), block: 256,
+                   [.ptr(table.data), .ptr(ids), .ptr(out.data), .i32(table.rowLength), .i32(out.rowLength), .i32(table.dtype == .bf16 ? 1 : 0)])
         }
     }
 
@@ -110,15 +80,37 @@ extension GPUBackend {
     }
 
     public func matmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) {
-        let name: String
+        let n = weight.rowCount, k = weight.rowLength
+        let bias = driver.fp8Encoding == .e4m3fn ? 7 : 8
+        // Decode-shaped products stream each weight row once with 16-byte loads (herd_gemv_*).
+        let vector = weight.dtype == .f8_e4m3 ? 16 : 8
+        if rows <= 8 && [.f16, .bf16, .f8_e4m3].contains(weight.dtype) && k % vector == 0 && x.rowLength % 4 == 0 {
+            let warpsPerBlock = 256 / driver.warpSize
+            let grid = ((n + warpsPerBlock - 1) / warpsPerBlock, 1)
+            switch weight.dtype {
+            case .f8_e4m3:
+                let scales = weight.data + FP8Layout(rows: n, columns: k).scalesOffset
+                launch("herd_gemv_fp8", grid: grid, block: 256, [.ptr(weight.data), .ptr(scales), .ptr(x.data), .ptr(out.data), .i32(n), .i32(k),
+                                                                 .i32(rows), .i32(x.rowLength), .i32(out.rowLength), .i32(driver.warpSize), .i32(bias)])
+            default:
+                launch(weight.dtype == .bf16 ? "herd_gemv_bf16" : "herd_gemv_f16", grid: grid, block: 256,
+                       [.ptr(weight.data), .ptr(x.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows), .i32(x.rowLength), .i32(out.rowLength),
+                        .i32(driver.warpSize)])
+            }
+            return
+        }
+        let grid = ((n + 63) / 64, (rows + 63) / 64)
         switch weight.dtype {
-        case .f32: name = "herd_matmul_f32"
-        case .f16: name = "herd_matmul_f16"
-        case .bf16: name = "herd_matmul_bf16"
+        case .f8_e4m3:
+            let scales = weight.data + FP8Layout(rows: n, columns: k).scalesOffset
+            launch("herd_gemm_fp8", grid: grid, block: 256, [.ptr(weight.data), .ptr(scales), .ptr(x.data), .ptr(out.data), .i32(n), .i32(k),
+                                                             .i32(rows), .i32(x.rowLength), .i32(out.rowLength), .i32(bias)])
+        case .f32, .f16, .bf16:
+            let name = weight.dtype == .f32 ? "herd_gemm_f32" : weight.dtype == .f16 ? "herd_gemm_f16" : "herd_gemm_bf16"
+            launch(name, grid: grid, block: 256,
+                   [.ptr(weight.data), .ptr(x.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows), .i32(x.rowLength), .i32(out.rowLength)])
         default: preconditionFailure("matmul weight type \(weight.dtype) on \(driver.vendor)")
         }
-        launch(name, grid: (weight.rowCount, (rows + 3) / 4), block: 256,
-               [.ptr(weight.data), .ptr(x.data), .ptr(out.data), .i32(weight.rowLength), .i32(rows), .i32(x.rowLength), .i32(out.rowLength)])
     }
 
     public func rope(_ x: Tensor, rows: Int, heads: Int, headDim: Int, positions: [Int32], rope: RoPE) {

@@ -22,14 +22,18 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     private var currentThread: pthread_t?
     private var scratch: UnsafeMutableRawPointer?
     private var scratchBytes = 0
+    /// The fused MoE path's buffers (GPUBackend+MoE.swift).
+    var moeBuffers: MoEWorkspace?
 
     /// Every kernel the ops launch, looked up once at start so that a missing one fails there.
     /// Adding a kernel: write it in kernels/herd_kernels.cu (`HERD_KERNEL`), add its name here, and launch
     /// it from an op in GPUBackend+Ops.swift with `launch(name, grid:, block:, [arguments in order])`.
     static let kernelNames = [
-        "herd_embed_f32", "herd_rms_norm", "herd_matmul_f32", "herd_matmul_f16", "herd_matmul_bf16", "herd_rope",
+        "herd_embed_f32", "herd_rms_norm", "herd_gemm_f32", "herd_gemm_f16", "herd_gemm_bf16", "herd_gemm_fp8", "herd_rope",
         "herd_store_kv", "herd_attention", "herd_swiglu", "herd_add", "herd_gather_rows", "herd_scatter_add_rows",
-        "herd_scale_rows",
+        "herd_scale_rows", "herd_gemv_bf16", "herd_gemv_f16", "herd_gemv_fp8", "herd_embed_16",
+        "herd_synthetic_fill", "herd_moe_route", "herd_moe_gather", "herd_moe_gemm_bf16", "herd_moe_gemm_f16", "herd_moe_gemm_f32",
+        "herd_moe_gemm_fp8", "herd_moe_combine",
     ]
 
     /// A backend on `driver`'s device: compiles (or loads from the cache) and looks up every kernel.
@@ -66,6 +70,8 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
         return try driver.memoryInfo()
     }
 
+    public var deviceMemory: (free: Int, total: Int)? { try? memoryInfo() }
+
     /// Runs a driver call that must not fail mid-step: a failing launch or copy there is a bug or a lost
     /// device, so stop with the reason.
     func must<T>(_ call: () throws(GPUError) -> T) -> T {
@@ -88,6 +94,7 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
         case ptr(UnsafeMutableRawPointer?)
         case i32(Int)
         case f32(Float)
+        case u64(UInt64)
     }
 
     /// Launches kernel `name` on a (grid.0, grid.1) grid of `block` threads; an empty grid launches nothing.
@@ -102,6 +109,7 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
             case .ptr(let p): slot.storeBytes(of: UInt64(UInt(bitPattern: p)), as: UInt64.self)
             case .i32(let v): slot.storeBytes(of: Int32(v), as: Int32.self)
             case .f32(let v): slot.storeBytes(of: v, as: Float.self)
+            case .u64(let v): slot.storeBytes(of: v, as: UInt64.self)
             }
             params.append(slot)
         }

@@ -13,8 +13,8 @@ struct GPUCheck: ParsableCommand {
         abstract: "Check the GPU backend against the CPU engine: each kernel on random inputs, then a model's logits and greedy tokens.",
         discussion: "Prints one line per check and 'N passed, N failed'; exits 1 on any failure or when no GPU can be used.")
 
-    @Option(name: .long, help: ArgumentHelp("Model file for the whole-model check (GGUF); skipped when absent.", valueName: "path"))
-    var model: String?
+    @Option(name: .long, help: ArgumentHelp("Model for the whole-model check (GGUF, checkpoint directory or synthetic:...); repeatable; skipped when absent.", valueName: "path"))
+    var model: [String] = []
     @Option(name: .long, help: "Prompt for the whole-model check.")
     var prompt = "The capital of France is"
     @Option(name: .long, help: "Greedy tokens to compare.")
@@ -26,6 +26,7 @@ struct GPUCheck: ParsableCommand {
         guard device != .cpu else { throw CLIError("gpu-check compares a GPU with the CPU: --device auto, cuda or hip") }
         let gpu: GPUBackend
         do { gpu = try device.gpuBackend() } catch { throw CLIError("\(error)") }
+        let fp8Bias = gpu.driver.fp8Encoding
         print("gpu: \(gpu.description)")
         if let memory = try? gpu.memoryInfo() {
             print("gpu memory: \(memory.free >> 20) MiB free of \(memory.total >> 20) MiB")
@@ -133,8 +134,85 @@ struct GPUCheck: ParsableCommand {
             compare("swiglu + add + scale + scatter-add", outs[1], outs[0], tolerance: 1e-5)
         }
 
+        // Rows <= 8 take the decode kernels (herd_gemv_*), more rows the tiled ones: both, every weight type.
+        for (name, dtype, rowCount) in [("matmul bf16 (13 rows)", DType.bf16, 13), ("matmul f16 (13 rows)", .f16, 13)] {
+            let n = 80
+            let w = randoms(n * width, 0.1), xs = randoms(rowCount * width)
+            let bytes = dtype == .f16 ? w.map { herdHalf($0) } : w.map { UInt16($0.bitPattern >> 16) }
+            var outs: [[Float]] = []
+            for b in [cpu as any ComputeBackend, gpu] {
+                let wt = try bytes.withUnsafeBytes { try b.weight(HostTensor(name: "w", dtype: dtype, shape: [n, width], bytes: $0, owner: cpu)) }
+                let xt = load(b, xs, [rowCount, width]), yt = b.zeros([rowCount, n])
+                b.matmul(xt, weight: wt, rows: rowCount, into: yt)
+                outs.append(b.read(yt, rows: rowCount))
+            }
+            compare(name, outs[1], outs[0], tolerance: 1e-5)
+        }
+        for rowCount in [1, 7, 13] {
+            // FP8 E4M3 with per-row scales against an exact host product (the CPU twin stores BF16).
+            let n = 72
+            var bytes = (0..<(n * width)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            for i in bytes.indices where bytes[i] & 0x7f == 0x7f { bytes[i] = 0x38 }  // no NaN inputs
+            let scales = (0..<n).map { _ in Float.random(in: 0.001...0.01, using: &rng) }
+            let xs = randoms(rowCount * width)
+            var reference = [Float](repeating: 0, count: rowCount * n)
+            for r in 0..<rowCount {
+                for o in 0..<n {
+                    var acc: Double = 0
+                    for i in 0..<width { acc += Double(FP8Encoding.e4m3fn.decode(bytes[o * width + i])) * Double(xs[r * width + i]) }
+                    reference[r * n + o] = Float(acc * Double(scales[o]))
+                }
+            }
+            let wt = try bytes.withUnsafeBytes { b in
+                try scales.withUnsafeBytes { s in
+                    try gpu.weight(HostTensor(name: "w", dtype: .f8_e4m3, shape: [n, width], bytes: b, owner: cpu),
+                                   rowScales: HostTensor(name: "w_scale", dtype: .f32, shape: [n, 1], bytes: s, owner: cpu))
+                }
+            }
+            let xt = load(gpu, xs, [rowCount, width]), yt = gpu.zeros([rowCount, n])
+            gpu.matmul(xt, weight: wt, rows: rowCount, into: yt)
+            compare("matmul fp8 \(fp8Bias == .e4m3fn ? "e4m3fn" : "e4m3fnuz") (\(rowCount) rows)", gpu.read(yt, rows: rowCount), reference, tolerance: 1e-5)
+        }
+        do {
+            // Synthetic weights: the device's generator gives the host's bits (BF16 rows gathered by embed,
+            // FP8 columns picked by one-hot rows), and 16-bit embedding gathers.
+            let vocab = 64, spec = SyntheticWeightSpec(name: "t", shape: [vocab, width], dtype: .bf16, seed: 99, std: 0.5)
+            let tokens: [Int32] = [3, 63, 0, 17, 17, 42, 8]
+            var outs: [[Float]] = []
+            for b in [cpu as any ComputeBackend, gpu] {
+                let table = try b.syntheticWeight(spec), out = b.zeros([tokens.count, width])
+                b.embed(table, tokens: tokens, into: out)
+                outs.append(b.read(out, rows: tokens.count))
+            }
+            compare("synthetic bf16 weights + bf16 embed (bit-exact)", outs[1], outs[0], tolerance: 0)
+            let half = (0..<(vocab * width)).map { _ in herdHalf(Float.random(in: -2...2, using: &rng)) }
+            outs = []
+            for b in [cpu as any ComputeBackend, gpu] {
+                let table = try half.withUnsafeBytes { try b.weight(HostTensor(name: "e", dtype: .f16, shape: [vocab, width], bytes: $0, owner: cpu)) }
+                let out = b.zeros([tokens.count, width])
+                b.embed(table, tokens: tokens, into: out)
+                outs.append(b.read(out, rows: tokens.count))
+            }
+            compare("f16 embed", outs[1], outs[0], tolerance: 0)
+
+            let n = 96, fp8 = SyntheticWeightSpec(name: "f", shape: [n, width], dtype: .f8_e4m3, seed: 7, std: 0.02)
+            let (host, _) = SyntheticWeights.host(fp8)
+            let hostBytes = Array(host.bytes)
+            let columns = [0, 5, 77, 128, 200, 255, 31]
+            var onehot = [Float](repeating: 0, count: columns.count * width)
+            for (r, c) in columns.enumerated() { onehot[r * width + c] = 1 }
+            var reference = [Float](repeating: 0, count: columns.count * n)
+            for (r, c) in columns.enumerated() {
+                for o in 0..<n { reference[r * n + o] = FP8Encoding.e4m3fn.decode(hostBytes[o * width + c]) * fp8.fp8RowScale }
+            }
+            let wt = try gpu.syntheticWeight(fp8)
+            let xt = load(gpu, onehot, [columns.count, width]), yt = gpu.zeros([columns.count, n])
+            gpu.matmul(xt, weight: wt, rows: columns.count, into: yt)
+            compare("synthetic fp8 weights (bit-exact)", gpu.read(yt, rows: columns.count), reference, tolerance: 0)
+        }
+
         // The whole model on both backends.
-        if let path = model {
+        for path in model {
             let onCPU = try ModelLoader.load(path: path, backend: cpu)
             let onGPU = try ModelLoader.load(path: path, backend: gpu)
             let ids = onCPU.tokenizer.encode(prompt).map(Int32.init)
@@ -154,6 +232,9 @@ struct GPUCheck: ParsableCommand {
             let (cpuLogits, cpuTokens) = greedy(onCPU.model)
             let (gpuLogits, gpuTokens) = greedy(onGPU.model)
             compare("model logits (\(onCPU.name))", gpuLogits, cpuLogits, tolerance: 2e-3)
+            if let top = cpuLogits.indices.max(by: { cpuLogits[$0] < cpuLogits[$1] }) {
+                print("     logits: \(cpuLogits.count) values, top id \(top) (\(cpuLogits[top]) cpu, \(gpuLogits[top]) gpu)")
+            }
             record("model greedy tokens", cpuTokens == gpuTokens, "cpu \(cpuTokens.prefix(8)) gpu \(gpuTokens.prefix(8))")
         }
         let failed = results.filter { !$0.1 }.count

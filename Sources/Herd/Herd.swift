@@ -11,7 +11,7 @@ struct Herd: AsyncParsableCommand {
             scripts/fetch-default-model.sh (the README's run command, scripts/herd, does this).
             """,
         version: HerdVersion.string,
-        subcommands: [ConsoleCommand.self, Chat.self, Generate.self, Info.self, Serve.self, Bench.self, Speed.self, GPUCheck.self],
+        subcommands: [ConsoleCommand.self, Chat.self, Generate.self, Info.self, Serve.self, Bench.self, Speed.self, GPUCheck.self, GPUBench.self],
         defaultSubcommand: ConsoleCommand.self
     )
 }

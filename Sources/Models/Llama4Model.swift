@@ -41,6 +41,8 @@ public final class Llama4Model: LanguageModel {
     let output: Tensor      // [vocab, hidden]
     /// Layer index -> index among MoE layers (for routing counts).
     private let moeIndex: [Int: Int]
+    /// Per MoE layer (by MoE index), the backend's fused form of its experts, when it has one.
+    private let preparedExperts: [(any PreparedExperts)?]
     /// Per-step activations and the output head's buffers (sized by logit rows, not batch rows: a
     /// [vocab] row is large).
     private lazy var workspace = GrowingBuffers { [unowned self] in Workspace(backend: backend, config: config, rows: $0) }
@@ -64,6 +66,10 @@ public final class Llama4Model: LanguageModel {
         let moe = config.moeLayerIndices
         routingShape = RoutingShape(moeLayers: moe, experts: config.experts)
         moeIndex = Dictionary(uniqueKeysWithValues: moe.enumerated().map { ($1, $0) })
+        preparedExperts = layers.compactMap { layer -> (any PreparedExperts)?? in
+            guard case .moe(_, let experts, _) = layer.feedForward else { return nil }
+            return .some(backend.prepareExperts(gate: experts.map(\.gate), up: experts.map(\.up), down: experts.map(\.down)))
+        }
     }
 
     /// Activation buffers, sized for the largest batch seen so far.
@@ -74,6 +80,8 @@ public final class Llama4Model: LanguageModel {
         let expertGate, expertUp: Tensor                   // [rows, intermediate_size]
         let expertIn, expertOut: Tensor                    // [rows, hidden]: one expert's routed rows
         let routerLogits: Tensor                           // [rows, experts]
+        /// Fused MoE path: each MoE layer's chosen experts per row, `[moeLayers * rows, topK]`, read once per step.
+        let choices: Tensor
         init(backend b: any ComputeBackend, config c: Llama4Config, rows: Int) {
             self.rows = rows
             let d = c.resolvedHeadDim
@@ -86,6 +94,14 @@ public final class Llama4Model: LanguageModel {
             expertGate = b.zeros([rows, c.intermediateSize]); expertUp = b.zeros([rows, c.intermediateSize])
             expertIn = b.zeros([rows, c.hiddenSize]); expertOut = b.zeros([rows, c.hiddenSize])
             routerLogits = b.zeros([rows, c.experts])
+            choices = b.zeros([max(1, c.moeLayerIndices.count) * rows, c.expertsPerToken])
+        }
+
+        /// MoE layer `moeIndex`'s `[rows, topK]` slice of `choices`.
+        func choices(moeIndex: Int, rows: Int) -> Tensor {
+            let width = choices.rowLength
+            return Tensor(dtype: .f32, shape: [rows, width], data: choices.data + moeIndex * rows * width * 4,
+                          byteCount: rows * width * 4, owner: choices)
         }
     }
 
@@ -170,6 +186,7 @@ public final class Llama4Model: LanguageModel {
             }
             b.add(w.x, w.ffnOut, rows: rows)
         }
+        if let routing, preparedExperts.contains(where: { $0 != nil }) { recordFusedRouting(routing, rows: rows, workspace: w) }
         guard !logitRows.isEmpty else { return [] }
         // Final norm and head only for the rows whose logits are wanted.
         let head = headWorkspace(rows: logitRows.count)
@@ -186,6 +203,12 @@ public final class Llama4Model: LanguageModel {
                     gateBuffer: w.expertGate, upBuffer: w.expertUp, into: w.ffnOut)
 
         b.matmul(w.h, weight: router, rows: rows, into: w.routerLogits)
+        if let prepared = preparedExperts[moeIndex] {
+            // Routing, grouping and every expert on the device, no round trip; choices are read after the step.
+            b.routedExperts(w.h, routerLogits: w.routerLogits, experts: prepared, topK: k, rows: rows,
+                            choices: w.choices(moeIndex: moeIndex, rows: rows), into: w.ffnOut)
+            return
+        }
         let logits = b.read(w.routerLogits, rows: rows)
         var routedRows = [[Int]](repeating: [], count: e)
         var routedWeights = [[Float]](repeating: [], count: e)
@@ -207,6 +230,17 @@ public final class Llama4Model: LanguageModel {
             b.swigluMLP(w.expertIn, gate: mlp.gate, up: mlp.up, down: mlp.down, rows: n,
                         gateBuffer: w.expertGate, upBuffer: w.expertUp, into: w.expertOut)
             b.scatterAddRows(w.expertOut, indices: routedRows[expert], into: w.ffnOut)
+        }
+    }
+
+    /// Adds the fused path's expert choices of every MoE layer to `routing` (one read for the whole step).
+    private func recordFusedRouting(_ routing: RoutingCounts, rows: Int, workspace w: Workspace) {
+        let k = config.expertsPerToken, layers = preparedExperts.count
+        let choices = backend.read(w.choices, rows: layers * rows)
+        for layer in 0..<layers where preparedExperts[layer] != nil {
+            for r in 0..<rows {
+                for j in 0..<k { routing.record(moeIndex: layer, row: r, expert: Int(choices[(layer * rows + r) * k + j])) }
+            }
         }
     }
 }

@@ -177,3 +177,9 @@ extension Llama4Model {
                            finalNorm: try norm("model.norm.weight"), output: try matrix("lm_head.weight", c.vocabSize, h, dtype: unquantized))
     }
 }
+
+extension Llama4Model {
+    /// The dtype the attention matrices are held in on the backend (synthetic models use it for every matrix
+    /// but the router, embedding and head), for byte accounting in benchmarks.
+    public var matrixDType: DType { layers.first?.wq.dtype ?? .f32 }
+}

@@ -45,30 +45,6 @@ HERD_KERNEL void herd_rms_norm(const float *x, const float *w, float *out, int n
     for (int i = threadIdx.x; i < n; i += blockDim.x) out[(long)blockIdx.x * ldo + i] = row[i] * scale * (w ? w[i] : 1.0f);
 }
 
-// y[m, n] = sum_k W[n, k] x[m, k]. grid: (N, ceil(M / 4)); block: 256 threads over k; each block
-// computes one output feature for up to 4 rows, so W's row is read once per 4 activation rows.
-#define HERD_MATMUL(NAME, WT, LOAD)                                                                   \
-HERD_KERNEL void NAME(const WT *w, const float *x, float *y, int k, int m, int ldx, int ldy) {        \
-    __shared__ float shared[1024];                                                                    \
-    const int n = blockIdx.x, m0 = blockIdx.y * 4;                                                    \
-    const WT *row = w + (long)n * k;                                                                  \
-    float acc[4] = {0, 0, 0, 0};                                                                      \
-    for (int i = threadIdx.x; i < k; i += blockDim.x) {                                               \
-        float wv = LOAD(row[i]);                                                                      \
-        for (int j = 0; j < 4; j++) if (m0 + j < m) acc[j] += wv * x[(long)(m0 + j) * ldx + i];       \
-    }                                                                                                 \
-    for (int j = 0; j < 4; j++) {                                                                     \
-        float total = herd_block_sum(acc[j], shared);                                                 \
-        if (threadIdx.x == 0 && m0 + j < m) y[(long)(m0 + j) * ldy + n] = total;                      \
-    }                                                                                                 \
-}
-#define HERD_LOAD_F32(v) (v)
-#define HERD_LOAD_F16(v) herd_half_to_float(v)
-#define HERD_LOAD_BF16(v) herd_bf16_to_float(v)
-HERD_MATMUL(herd_matmul_f32, float, HERD_LOAD_F32)
-HERD_MATMUL(herd_matmul_f16, unsigned short, HERD_LOAD_F16)
-HERD_MATMUL(herd_matmul_bf16, unsigned short, HERD_LOAD_BF16)
-
 // Rotary embedding in place. grid: rows; block threads over heads * head_dim / 2 pairs.
 HERD_KERNEL void herd_rope(float *x, const int *positions, const float *inv_freq, int heads, int head_dim, int ld,
                            int interleaved) {
@@ -170,4 +146,318 @@ HERD_KERNEL void herd_scatter_add_rows(const float *x, const int *indices, int c
 // x[r] *= factors[r]. grid: rows.
 HERD_KERNEL void herd_scale_rows(float *x, const float *factors, int n, int ld) {
     for (int i = threadIdx.x; i < n; i += blockDim.x) x[(long)blockIdx.x * ld + i] *= factors[blockIdx.x];
+}
+
+// ---- Llama 4: FP8 weights, 16-bit embedding tables, synthetic weights ----
+
+// One E4M3 byte as a float. `bias` is the encoding's exponent bias: 7 for OCP E4M3FN (NVIDIA, the
+// checkpoints), 8 for E4M3FNUZ (AMD gfx94x, bytes converted at upload with doubled scales; FP8.swift).
+// NaN: 0x7F/0xFF in FN, 0x80 in FNUZ.
+__device__ __forceinline__ float herd_fp8_to_float(unsigned int b, int bias) {
+    const unsigned int e = (b >> 3) & 15u, m = b & 7u, sign = (b & 0x80u) << 24;
+    if (bias == 7 ? (b & 0x7fu) == 0x7fu : b == 0x80u) return __int_as_float(0x7fc00000);
+    if (e == 0) {
+        // subnormal: m/8 * 2^(1 - bias) = m * 2^(-2 - bias)
+        const float v = (float)m * __int_as_float((127 - 2 - bias) << 23);
+        return sign ? -v : v;
+    }
+    return __uint_as_float(sign | ((e + 127u - (unsigned int)bias) << 23) | (m << 20));
+}
+
+// Decode-shaped products (m <= 8 rows): one warp per output feature streams its weight row with 16-byte
+// loads, so the weights are read once at close to memory bandwidth; lanes reduce through shared memory
+// (no warp-size assumption). grid: ceil(N / warps per block); block: 256.
+#define HERD_GEMV_ROWS 8
+template <int E, typename Load>
+__device__ void herd_gemv(const unsigned char *w, long row_bytes, Load load, const float *scales, const float *x, float *y,
+                          int n_total, int k, int m, int ldx, int ldy, int warp) {
+    __shared__ float partial[HERD_GEMV_ROWS][256];
+    const int lane = threadIdx.x % warp, wid = threadIdx.x / warp, warps = blockDim.x / warp;
+    const int n = blockIdx.x * warps + wid;
+    float acc[HERD_GEMV_ROWS];
+#pragma unroll
+    for (int j = 0; j < HERD_GEMV_ROWS; j++) acc[j] = 0;
+    if (n < n_total) {
+        const uint4 *row = (const uint4 *)(w + (long)n * row_bytes);
+        const int chunks = k / E;
+        for (int c = lane; c < chunks; c += warp) {
+            float wv[E];
+            load(row[c], wv);
+            const int base = c * E;
+#pragma unroll
+            for (int j = 0; j < HERD_GEMV_ROWS; j++) {
+                if (j >= m) break;
+                const float4 *xr = (const float4 *)(x + (long)j * ldx + base);
+                float s = 0;
+#pragma unroll
+                for (int e = 0; e < E / 4; e++) {
+                    const float4 xv = xr[e];
+                    s += wv[4 * e] * xv.x + wv[4 * e + 1] * xv.y + wv[4 * e + 2] * xv.z + wv[4 * e + 3] * xv.w;
+                }
+                acc[j] += s;
+            }
+        }
+    }
+#pragma unroll
+    for (int j = 0; j < HERD_GEMV_ROWS; j++) partial[j][threadIdx.x] = acc[j];
+    __syncthreads();
+    if (n < n_total && lane < m) {
+        float total = 0;
+        for (int l = 0; l < warp; l++) total += partial[lane][wid * warp + l];
+        y[(long)lane * ldy + n] = scales ? total * scales[n] : total;
+    }
+}
+
+struct HerdLoadBF16 {
+    __device__ void operator()(uint4 v, float *out) const {
+        const unsigned int words[4] = {v.x, v.y, v.z, v.w};
+        for (int i = 0; i < 4; i++) {
+            out[2 * i] = __uint_as_float(words[i] << 16);
+            out[2 * i + 1] = __uint_as_float(words[i] & 0xffff0000u);
+        }
+    }
+};
+struct HerdLoadF16 {
+    __device__ void operator()(uint4 v, float *out) const {
+        const unsigned int words[4] = {v.x, v.y, v.z, v.w};
+        for (int i = 0; i < 4; i++) {
+            out[2 * i] = herd_half_to_float((unsigned short)(words[i] & 0xffffu));
+            out[2 * i + 1] = herd_half_to_float((unsigned short)(words[i] >> 16));
+        }
+    }
+};
+struct HerdLoadFP8 {
+    int bias;
+    __device__ void operator()(uint4 v, float *out) const {
+        const unsigned int words[4] = {v.x, v.y, v.z, v.w};
+        for (int i = 0; i < 16; i++) out[i] = herd_fp8_to_float((words[i / 4] >> (8 * (i % 4))) & 0xffu, bias);
+    }
+};
+
+// k must be a multiple of 8 (16-bit types) or 16 (FP8), x rows 16-byte aligned (ldx % 4 == 0); the backend checks.
+HERD_KERNEL void herd_gemv_bf16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy, int warp) {
+    herd_gemv<8>(w, (long)k * 2, HerdLoadBF16(), (const float *)0, x, y, n, k, m, ldx, ldy, warp);
+}
+HERD_KERNEL void herd_gemv_f16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy, int warp) {
+    herd_gemv<8>(w, (long)k * 2, HerdLoadF16(), (const float *)0, x, y, n, k, m, ldx, ldy, warp);
+}
+HERD_KERNEL void herd_gemv_fp8(const unsigned char *w, const float *scales, const float *x, float *y, int n, int k, int m,
+                               int ldx, int ldy, int warp, int bias) {
+    HerdLoadFP8 load;
+    load.bias = bias;
+    herd_gemv<16>(w, (long)k, load, scales, x, y, n, k, m, ldx, ldy, warp);
+}
+
+// out[r] = table[tokens[r]] for 16-bit tables (BF16 when is_bf16, else IEEE half). grid: rows.
+HERD_KERNEL void herd_embed_16(const unsigned short *table, const int *tokens, float *out, int width, int ldo, int is_bf16) {
+    const unsigned short *src = table + (long)tokens[blockIdx.x] * width;
+    for (int i = threadIdx.x; i < width; i += blockDim.x)
+        out[(long)blockIdx.x * ldo + i] = is_bf16 ? herd_bf16_to_float(src[i]) : herd_half_to_float(src[i]);
+}
+
+// Synthetic weights, bit for bit as SyntheticWeights.swift: element i of a tensor seeded `seed` is a pure
+// function of (seed, i) (SplitMix64), so any thread can make any element. kind: 0 F32, 1 BF16, 2 FP8 E4M3.
+__device__ __forceinline__ unsigned long long herd_mix64(unsigned long long z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+HERD_KERNEL void herd_synthetic_fill(void *out, long long count, unsigned long long seed, float amplitude, int kind) {
+    const long long stride = (long long)gridDim.x * blockDim.x;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += stride) {
+        const unsigned long long h = herd_mix64((seed * 0xD1B54A32D192ED03ull) ^ (unsigned long long)i);
+        if (kind == 2) {
+            const unsigned int sign = (unsigned int)(h >> 63) << 7, exponent = 4u + (unsigned int)((h >> 40) % 5ull);
+            const unsigned int mantissa = (unsigned int)(h >> 56) & 7u;
+            ((unsigned char *)out)[i] = (unsigned char)(sign | (exponent << 3) | mantissa);
+            continue;
+        }
+        const float v = __fmul_rn((float)((int)(h >> 40) - 8388608) * (1.0f / 8388608.0f), amplitude);
+        if (kind == 0) {
+            ((float *)out)[i] = v;
+        } else {
+            const unsigned int b = __float_as_uint(v);
+            ((unsigned short *)out)[i] = (unsigned short)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+        }
+    }
+}
+
+// Weight element loaders for the tiled GEMM: element i of a row as a float.
+struct HerdElemF32 { __device__ float operator()(const unsigned char *row, long i) const { return ((const float *)row)[i]; } };
+struct HerdElemF16 { __device__ float operator()(const unsigned char *row, long i) const { return herd_half_to_float(((const unsigned short *)row)[i]); } };
+struct HerdElemBF16 { __device__ float operator()(const unsigned char *row, long i) const { return herd_bf16_to_float(((const unsigned short *)row)[i]); } };
+struct HerdElemFP8 {
+    int bias;
+    __device__ float operator()(const unsigned char *row, long i) const { return herd_fp8_to_float(row[i], bias); }
+};
+
+// y[m, n] = (scale[n] *) sum_k W[n, k] x[m, k] for batches of rows (prefill, busy decode): 64 x 64 output
+// tiles, k in steps of 32 staged through shared memory as f32, so each weight element is read once per
+// 64 rows. 256 threads, each accumulating a 4 x 4 block. grid: (ceil(N / 64), ceil(M / 64)).
+#define HERD_TILE 64
+#define HERD_TILE_K 32
+template <typename Elem>
+__device__ void herd_gemm_tile(const unsigned char *w, long row_bytes, Elem elem, const float *scales, const float *x,
+                               float *y, int n_total, int k, int m, int ldx, int ldy, int m0) {
+    __shared__ float xs[HERD_TILE_K][HERD_TILE + 4];
+    __shared__ float ws[HERD_TILE_K][HERD_TILE + 4];
+    const int n0 = blockIdx.x * HERD_TILE, t = threadIdx.x;
+    const int tn = t % 16, tm = t / 16;
+    float acc[4][4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[i][j] = 0;
+    for (int k0 = 0; k0 < k; k0 += HERD_TILE_K) {
+        // 64 x 32 of each operand, 8 elements per thread; consecutive threads walk k (coalesced rows).
+        for (int e = t; e < HERD_TILE * HERD_TILE_K; e += blockDim.x) {
+            const int r = e / HERD_TILE_K, kk = e % HERD_TILE_K, kg = k0 + kk;
+            const int n = n0 + r, mm = m0 + r;
+            ws[kk][r] = (n < n_total && kg < k) ? elem(w + (long)n * row_bytes, kg) : 0.0f;
+            xs[kk][r] = (mm < m && kg < k) ? x[(long)mm * ldx + kg] : 0.0f;
+        }
+        __syncthreads();
+#pragma unroll 8
+        for (int kk = 0; kk < HERD_TILE_K; kk++) {
+            float a[4], b[4];
+#pragma unroll
+            for (int i = 0; i < 4; i++) { a[i] = xs[kk][tm * 4 + i]; b[i] = ws[kk][tn * 4 + i]; }
+#pragma unroll
+            for (int i = 0; i < 4; i++)
+#pragma unroll
+                for (int j = 0; j < 4; j++) acc[i][j] += a[i] * b[j];
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        const int mm = m0 + tm * 4 + i;
+        if (mm >= m) continue;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const int n = n0 + tn * 4 + j;
+            if (n < n_total) y[(long)mm * ldy + n] = scales ? acc[i][j] * scales[n] : acc[i][j];
+        }
+    }
+}
+
+template <typename Elem>
+__device__ void herd_gemm_tiled(const unsigned char *w, long row_bytes, Elem elem, const float *scales, const float *x,
+                                float *y, int n_total, int k, int m, int ldx, int ldy) {
+    herd_gemm_tile(w, row_bytes, elem, scales, x, y, n_total, k, m, ldx, ldy, blockIdx.y * HERD_TILE);
+}
+
+HERD_KERNEL void herd_gemm_f32(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy) {
+    herd_gemm_tiled(w, (long)k * 4, HerdElemF32(), (const float *)0, x, y, n, k, m, ldx, ldy);
+}
+HERD_KERNEL void herd_gemm_f16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy) {
+    herd_gemm_tiled(w, (long)k * 2, HerdElemF16(), (const float *)0, x, y, n, k, m, ldx, ldy);
+}
+HERD_KERNEL void herd_gemm_bf16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy) {
+    herd_gemm_tiled(w, (long)k * 2, HerdElemBF16(), (const float *)0, x, y, n, k, m, ldx, ldy);
+}
+HERD_KERNEL void herd_gemm_fp8(const unsigned char *w, const float *scales, const float *x, float *y, int n, int k, int m,
+                               int ldx, int ldy, int bias) {
+    HerdElemFP8 elem;
+    elem.bias = bias;
+    herd_gemm_tiled(w, (long)k, elem, scales, x, y, n, k, m, ldx, ldy);
+}
+
+// ---- Mixture of experts on the device: routing, grouping by expert, grouped GEMMs, combine ----
+// A step's (row, choice) pairs are "slots": slot s holds one row's input for one chosen expert. Slots are
+// grouped by expert (offsets[e] ..< offsets[e + 1]), rows in order within an expert, so each expert's
+// inputs are contiguous and its GEMM reads the expert's weights once per 64 slots.
+
+// Top-k experts per row by router logit (ties: lower index), sigmoid of the logit as the input weight,
+// then slots grouped by expert. One block; `k` <= 8; `experts` <= 1024.
+// choices: [rows, k] expert ids as floats (read back for routing statistics); slot_rows / slot_weights:
+// [rows * k]; slot_of: [rows * k] the slot of (row, j); offsets: [experts + 1].
+HERD_KERNEL void herd_moe_route(const float *logits, int rows, int experts, int k, int ld, float *choices, int *slot_rows,
+                                float *slot_weights, int *slot_of, int *offsets, int *choice_ids) {
+    __shared__ int counts[1025];
+    for (int e = threadIdx.x; e <= experts; e += blockDim.x) counts[e] = 0;
+    __syncthreads();
+    for (int r = threadIdx.x; r < rows; r += blockDim.x) {
+        const float *row = logits + (long)r * ld;
+        int chosen[8];
+        for (int j = 0; j < k; j++) {
+            int best = -1;
+            for (int e = 0; e < experts; e++) {
+                bool taken = false;
+                for (int q = 0; q < j; q++) taken = taken || chosen[q] == e;
+                if (!taken && (best < 0 || row[e] > row[best])) best = e;
+            }
+            chosen[j] = best;
+            choice_ids[r * k + j] = best;
+            choices[r * k + j] = (float)best;
+            atomicAdd(&counts[best], 1);
+        }
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int total = 0;
+        for (int e = 0; e < experts; e++) { offsets[e] = total; total += counts[e]; }
+        offsets[experts] = total;
+    }
+    __syncthreads();
+    // Expert e's slots, rows in ascending order: one thread per expert scans the choices (deterministic).
+    for (int e = threadIdx.x; e < experts; e += blockDim.x) {
+        int next = offsets[e];
+        for (int i = 0; i < rows * k; i++) {
+            if (choice_ids[i] != e) continue;
+            const int r = i / k;
+            slot_rows[next] = r;
+            slot_weights[next] = 1.0f / (1.0f + expf(-logits[(long)r * ld + e]));
+            slot_of[i] = next;
+            next++;
+        }
+    }
+}
+
+// xg[s] = x[slot_rows[s]] * slot_weights[s] (the routing weight goes on the expert's input). grid: slots.
+HERD_KERNEL void herd_moe_gather(const float *x, const int *slot_rows, const float *slot_weights, float *xg, int n, int ldx, int ldg) {
+    const float *src = x + (long)slot_rows[blockIdx.x] * ldx;
+    const float f = slot_weights[blockIdx.x];
+    for (int i = threadIdx.x; i < n; i += blockDim.x) xg[(long)blockIdx.x * ldg + i] = src[i] * f;
+}
+
+// y[s] = W_e x[s] for every slot s of expert e = blockIdx.y, with W_e = weights[e] (a device address table).
+// FP8 weights keep their row scales at `scales_offset` bytes after the matrix. grid: (ceil(N / 64), experts).
+template <typename Elem>
+__device__ void herd_moe_gemm(const unsigned long long *weights, long row_bytes, Elem elem, long scales_offset,
+                              const int *offsets, const float *x, float *y, int n, int k, int ldx, int ldy) {
+    const int e = blockIdx.y, first = offsets[e], count = offsets[e + 1] - first;
+    const unsigned char *w = (const unsigned char *)weights[e];
+    const float *scales = scales_offset ? (const float *)(w + scales_offset) : (const float *)0;
+    for (int m0 = 0; m0 < count; m0 += HERD_TILE)
+        herd_gemm_tile(w, row_bytes, elem, scales, x + (long)first * ldx, y + (long)first * ldy, n, k, count, ldx, ldy, m0);
+}
+HERD_KERNEL void herd_moe_gemm_bf16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
+                                    int ldx, int ldy) {
+    herd_moe_gemm(weights, (long)k * 2, HerdElemBF16(), 0, offsets, x, y, n, k, ldx, ldy);
+}
+HERD_KERNEL void herd_moe_gemm_f16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
+                                   int ldx, int ldy) {
+    herd_moe_gemm(weights, (long)k * 2, HerdElemF16(), 0, offsets, x, y, n, k, ldx, ldy);
+}
+HERD_KERNEL void herd_moe_gemm_f32(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
+                                   int ldx, int ldy) {
+    herd_moe_gemm(weights, (long)k * 4, HerdElemF32(), 0, offsets, x, y, n, k, ldx, ldy);
+}
+HERD_KERNEL void herd_moe_gemm_fp8(const unsigned long long *weights, long long scales_offset, const int *offsets, const float *x,
+                                   float *y, int n, int k, int ldx, int ldy, int bias) {
+    HerdElemFP8 elem;
+    elem.bias = bias;
+    herd_moe_gemm(weights, (long)k, elem, (long)scales_offset, offsets, x, y, n, k, ldx, ldy);
+}
+
+// out[r] += sum over j of expert output of (r, j), j in choice order. grid: rows.
+HERD_KERNEL void herd_moe_combine(const float *o, const int *slot_of, int k, float *out, int n, int ldo, int ldout) {
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float acc = out[(long)blockIdx.x * ldout + i];
+        for (int j = 0; j < k; j++) acc += o[(long)slot_of[blockIdx.x * k + j] * ldo + i];
+        out[(long)blockIdx.x * ldout + i] = acc;
+    }
 }

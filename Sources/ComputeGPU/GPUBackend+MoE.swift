@@ -1,0 +1,100 @@
+import Compute
+
+/// One MoE layer's experts on the device: a table of the experts' weight addresses per matrix, so one
+/// launch runs every expert (each block looks up its expert's matrix).
+final class GPUExperts: PreparedExperts, @unchecked Sendable {
+    let dtype: DType
+    let hidden: Int
+    let width: Int
+    let count: Int
+    /// [3][count] device addresses: gate, up, down.
+    let table: Tensor
+    /// Keeps the weights alive as long as the table points at them.
+    let weights: [Tensor]
+
+    init(dtype: DType, hidden: Int, width: Int, count: Int, table: Tensor, weights: [Tensor]) {
+        self.dtype = dtype
+        self.hidden = hidden
+        self.width = width
+        self.count = count
+        self.table = table
+        self.weights = weights
+    }
+}
+
+/// Per-step buffers of the fused MoE path, grown to the largest step seen.
+final class MoEWorkspace {
+    let slots: Int, hidden: Int, width: Int, experts: Int
+    let slotRows, slotWeights, slotOf, choiceIDs, offsets: Tensor
+    let xg, g, u, o: Tensor
+    init(backend: GPUBackend, slots: Int, hidden: Int, width: Int, experts: Int) {
+        self.slots = slots; self.hidden = hidden; self.width = width; self.experts = experts
+        slotRows = backend.zeros([slots]); slotWeights = backend.zeros([slots]); slotOf = backend.zeros([slots])
+        choiceIDs = backend.zeros([slots]); offsets = backend.zeros([experts + 1])
+        xg = backend.zeros([slots, hidden]); o = backend.zeros([slots, hidden])
+        g = backend.zeros([slots, width]); u = backend.zeros([slots, width])
+    }
+    func fits(slots: Int, hidden: Int, width: Int, experts: Int) -> Bool {
+        slots <= self.slots && hidden == self.hidden && width == self.width && experts <= self.experts
+    }
+}
+
+extension GPUBackend {
+    public func prepareExperts(gate: [Tensor], up: [Tensor], down: [Tensor]) -> (any PreparedExperts)? {
+        guard let first = gate.first, gate.count == up.count, gate.count == down.count else { return nil }
+        let all = gate + up + down
+        let width = first.rowCount, hidden = first.rowLength
+        guard [.f32, .f16, .bf16, .f8_e4m3].contains(first.dtype), all.allSatisfy({ $0.dtype == first.dtype }),
+              (gate + up).allSatisfy({ $0.shape == [width, hidden] }), down.allSatisfy({ $0.shape == [hidden, width] }),
+              gate.count <= 1024 else { return nil }
+        let addresses = all.map { UInt64(UInt(bitPattern: $0.data)) }
+        let table = addresses.withUnsafeBytes { bytes in
+            deviceTensor(.i64, [3, gate.count], upload(bytes), bytes: bytes.count)
+        }
+        return GPUExperts(dtype: first.dtype, hidden: hidden, width: width, count: gate.count, table: table, weights: all)
+    }
+
+    public func routedExperts(_ x: Tensor, routerLogits: Tensor, experts prepared: any PreparedExperts, topK: Int, rows: Int,
+                              choices: Tensor, into out: Tensor) {
+        guard let e = prepared as? GPUExperts else { preconditionFailure("experts prepared by another backend") }
+        precondition(topK >= 1 && topK <= 8 && topK <= e.count, "top-k \(topK) of \(e.count) experts")
+        let slots = rows * topK
+        let w = moeWorkspace(slots: slots, hidden: e.hidden, width: e.width, experts: e.count)
+        launch("herd_moe_route", grid: (1, 1), block: 256,
+               [.ptr(routerLogits.data), .i32(rows), .i32(e.count), .i32(topK), .i32(routerLogits.rowLength), .ptr(choices.data),
+                .ptr(w.slotRows.data), .ptr(w.slotWeights.data), .ptr(w.slotOf.data), .ptr(w.offsets.data), .ptr(w.choiceIDs.data)])
+        launch("herd_moe_gather", grid: (slots, 1), block: 256,
+               [.ptr(x.data), .ptr(w.slotRows.data), .ptr(w.slotWeights.data), .ptr(w.xg.data), .i32(e.hidden), .i32(x.rowLength), .i32(e.hidden)])
+        let table = e.table.data
+        let stride = e.count * 8
+        grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, offsets: w.offsets)
+        grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, offsets: w.offsets)
+        swiglu(gate: w.g, up: w.u, rows: slots, into: w.g)
+        grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets)
+        launch("herd_moe_combine", grid: (rows, 1), block: 256,
+               [.ptr(w.o.data), .ptr(w.slotOf.data), .i32(topK), .ptr(out.data), .i32(e.hidden), .i32(e.hidden), .i32(out.rowLength)])
+    }
+
+    func moeWorkspace(slots: Int, hidden: Int, width: Int, experts: Int) -> MoEWorkspace {
+        if let w = moeBuffers, w.fits(slots: slots, hidden: hidden, width: width, experts: experts) { return w }
+        let w = MoEWorkspace(backend: self, slots: max(slots, 64, moeBuffers?.slots ?? 0), hidden: hidden, width: width, experts: experts)
+        moeBuffers = w
+        return w
+    }
+
+    /// y[s] = W_e x[s] for every expert's slots, one launch (grid: output tiles x experts).
+    private func grouped(_ e: GPUExperts, weights: UnsafeMutableRawPointer, n: Int, k: Int, x: Tensor, y: Tensor, offsets: Tensor) {
+        let grid = ((n + 63) / 64, e.count)
+        switch e.dtype {
+        case .f8_e4m3:
+            let scalesOffset = FP8Layout(rows: n, columns: k).scalesOffset
+            launch("herd_moe_gemm_fp8", grid: grid, block: 256,
+                   [.ptr(weights), .u64(UInt64(scalesOffset)), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k),
+                    .i32(x.rowLength), .i32(y.rowLength), .i32(driver.fp8Encoding == .e4m3fn ? 7 : 8)])
+        default:
+            let name = e.dtype == .bf16 ? "herd_moe_gemm_bf16" : e.dtype == .f16 ? "herd_moe_gemm_f16" : "herd_moe_gemm_f32"
+            launch(name, grid: grid, block: 256,
+                   [.ptr(weights), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k), .i32(x.rowLength), .i32(y.rowLength)])
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import ArgumentParser
+import Compute
+import Engine
+import Foundation
+import Models
+
+/// Model-level speed on the GPU against the hardware: a decode step at given batch sizes and context
+/// lengths, and a prefill, reported as bytes actually read per step / step time (decode is
+/// memory-bound) and useful FLOPs / time (prefill is compute-bound). The ceilings to compare with are
+/// measured by scripts/gpu-bench.sh in the same run.
+struct GPUBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gpu-bench",
+        abstract: "Time Llama 4 decode steps and prefill on a model and print achieved GB/s and TF/s (a table).",
+        discussion: "Decode: every sequence has --context tokens of KV cache; the step runs one token per sequence through the whole model and the output head. Bytes read = weights touched (attention, router, shared expert, the experts the step's tokens were routed to, dense MLPs, the head, the embedding rows) + the KV cache read. Prefill: --prefill-tokens tokens in one step; FLOPs = 2 x active weights x tokens + attention.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .long, parsing: .upToNextOption, help: "Decode batch sizes (concurrent sequences).")
+    var batch: [Int] = [1, 64]
+    @Option(name: .long, help: "KV context per sequence for decode steps.")
+    var context = 1024
+    @Option(name: .long, help: "Prompt tokens in the prefill step (0: skip).")
+    var prefillTokens = 2048
+    @Option(name: .long, help: "Timed steps per scenario (median reported), after one warm-up.")
+    var steps = 10
+
+    func run() throws {
+        let loaded = try modelOptions.load()
+        guard let model = loaded.model as? Llama4Model else { throw CLIError("gpu-bench runs Llama 4 models (a checkpoint or synthetic:...)") }
+        let c = model.config
+        print("model:   \(loaded.name)")
+        print("backend: \(model.backend.description)")
+        print("")
+        print("| scenario              | step ms | tokens/s  | GB read/step | GB/s   | TFLOP/step | TF/s   |")
+        print("|-----------------------|---------|-----------|--------------|--------|------------|--------|")
+        let matrixBytes = Self.matrixBytes(model)
+        for b in batch where b > 0 {
+            let slots = b * (context + 1)
+            let cache = model.makeKVCache(slots: slots)
+            // Sequence s owns slots s*(context+1) ..< (s+1)*(context+1); each row decodes position `context`.
+            let seqSlots = (0..<b).flatMap { s in (0...context).map { Int32(s * (context + 1) + $0) } }
+            let rows = (0..<b).map { s in
+                AttentionBatch.Row(sequence: Int32(s), contextStart: 0, contextEnd: Int32(context + 1),
+                                   writeSlot: Int32(s * (context + 1) + context), position: Int32(context))
+            }
+            let attentionBatch = AttentionBatch(slots: seqSlots, sequenceSlotOffsets: (0..<b).map { $0 * (context + 1) }, rows: rows)
+            let tokens = (0..<b).map { Int32(($0 * 7919 + 13) % min(c.vocabSize, 200_000)) }
+            let routing = model.routingShape.map(RoutingCounts.init)
+            var times: [Double] = []
+            var expertsHit = 0
+            for step in 0...steps {
+                routing?.reset()
+                routing?.isDecodeRow = [Bool](repeating: true, count: b)
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                _ = model.forward(tokens: tokens, batch: attentionBatch, cache: cache, logitRows: Array(0..<b), routing: routing)
+                let t1 = DispatchTime.now().uptimeNanoseconds
+                if step > 0 { times.append(Double(t1 - t0) / 1e9) }
+                if let routing { expertsHit = routing.decode.filter { $0 > 0 }.count }
+            }
+            let t = times.sorted()[times.count / 2]
+            // Weights touched: everything but the routed experts, plus the experts the tokens went to.
+            let weightBytes = matrixBytes.nonExpert + expertsHit * matrixBytes.perExpert + b * c.hiddenSize * matrixBytes.embeddingRowBytes
+            let kvBytes = b * (context + 1) * model.kvWidth * 4 * 2 * c.numHiddenLayers
+            let bytes = Double(weightBytes + kvBytes)
+            let flops = 2 * Double(b) * Double(matrixBytes.activeParameters) + Self.attentionFLOPs(c, rows: b, context: context + 1)
+            print(String(format: "| decode %3d x ctx %-5d | %7.2f | %9.1f | %12.3f | %6.0f | %10.3f | %6.1f |", b, context, t * 1e3, Double(b) / t,
+                         bytes / 1e9, bytes / t / 1e9, flops / 1e12, flops / t / 1e12))
+        }
+        if prefillTokens > 0 {
+            let n = prefillTokens
+            let cache = model.makeKVCache(slots: n)
+            let tokens = (0..<n).map { Int32(($0 * 7919 + 13) % min(c.vocabSize, 200_000)) }
+            var times: [Double] = []
+            for step in 0...min(steps, 3) {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                _ = model.forward(tokens: tokens, batch: .contiguous(start: 0, count: n), cache: cache, logitRows: [n - 1])
+                let t1 = DispatchTime.now().uptimeNanoseconds
+                if step > 0 { times.append(Double(t1 - t0) / 1e9) }
+            }
+            let t = times.sorted()[times.count / 2]
+            // Each token runs the non-expert weights and top-k experts per MoE layer (the head only for the last row).
+            let perToken = Double(matrixBytes.activeParameters - c.vocabSize * c.hiddenSize)
+            let flops = 2 * Double(n) * perToken + 2 * Double(c.vocabSize * c.hiddenSize)
+                + Self.attentionFLOPs(c, rows: n, context: nil)
+            let bytes = Double(matrixBytes.nonExpert + matrixBytes.perExpert * c.experts * c.moeLayerIndices.count)
+            print(String(format: "| prefill %-5d         | %7.1f | %9.1f | %12.3f | %6.0f | %10.3f | %6.1f |", n, t * 1e3, Double(n) / t,
+                         bytes / 1e9, bytes / t / 1e9, flops / 1e12, flops / t / 1e12))
+        }
+    }
+
+    /// Bytes of the model's matrices by role, at the dtype the backend holds them in (FP8 = 1, BF16 = 2, F32 = 4).
+    struct MatrixBytes {
+        var nonExpert = 0            // attention, routers, shared experts, dense MLPs, norms, the head
+        var perExpert = 0            // one routed expert (gate + up + down)
+        var embeddingRowBytes = 0    // per hidden element of an embedding row
+        var activeParameters = 0     // per token: non-expert matrices + top-k experts per MoE layer + the head
+    }
+
+    static func matrixBytes(_ model: Llama4Model) -> MatrixBytes {
+        let c = model.config, h = c.hiddenSize, d = c.resolvedHeadDim
+        let width = model.matrixDType.blockBytes, unquantized = model.matrixDType == .f32 ? 4 : 2
+        var m = MatrixBytes()
+        let attention = h * (c.numAttentionHeads * d) * 2 + h * (c.kvHeads * d) * 2
+        let expert = 3 * h * c.intermediateSize
+        var active = 0
+        for layer in 0..<c.numHiddenLayers {
+            m.nonExpert += attention * width
+            active += attention
+            if c.isMoE(layer) {
+                m.nonExpert += expert * width + c.experts * h * unquantized
+                active += expert * (1 + c.expertsPerToken) + c.experts * h
+            } else {
+                m.nonExpert += 3 * h * c.denseIntermediateSize * width
+                active += 3 * h * c.denseIntermediateSize
+            }
+        }
+        m.nonExpert += c.vocabSize * h * unquantized
+        active += c.vocabSize * h
+        m.perExpert = expert * width
+        m.embeddingRowBytes = unquantized
+        m.activeParameters = active
+        return m
+    }
+
+    /// QK^T and PV FLOPs: decode rows see `context` keys; a prefill row at position p sees p + 1 (within its
+    /// chunk on chunked layers).
+    static func attentionFLOPs(_ c: Llama4Config, rows: Int, context: Int?) -> Double {
+        var keys = 0.0
+        for layer in 0..<c.numHiddenLayers {
+            if let context { keys += Double(rows * context); continue }
+            for p in 0..<rows {
+                let chunk = c.isChunked(layer) ? (c.attentionChunkSize ?? rows) : rows
+                keys += Double(p % chunk + 1)
+            }
+        }
+        return 4 * Double(c.numAttentionHeads * c.resolvedHeadDim) * keys
+    }
+}

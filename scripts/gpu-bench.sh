@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# GPU speed in one call on the GPU machine: the card's ceilings (scripts/gpu-ceilings.py, PyTorch), then
+# Herd's decode and prefill on a synthetic Scout-shaped model at full width, cut to the layers that fit,
+# in BF16 and FP8. Usage: scripts/gpu-bench.sh DIR [LAYERS]   (DIR holds a static `herd` binary)
+set -uo pipefail
+dir="${1:-dist}"
+layers="${2:-8}"
+here="$(cd "$(dirname "$0")" && pwd)"
+export HERD_CACHE="${HERD_CACHE:-/tmp/herd-cache}"
+nvidia-smi --query-gpu=name,memory.total,clocks.max.memory,power.limit --format=csv || true
+echo "== ceilings =="
+python3 "$here/gpu-ceilings.py"
+for dtype in bf16 fp8; do
+  echo "== herd gpu-bench: synthetic:scout,layers=$layers,dtype=$dtype =="
+  "$dir/herd" gpu-bench --device cuda --model "synthetic:scout,layers=$layers,dtype=$dtype" --batch 1 64 --context 1024 \
+    --prefill-tokens 2048 --steps 5
+done
