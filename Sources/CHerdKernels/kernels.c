@@ -73,7 +73,7 @@ int herd_use_avx2(void) { return use_avx2(); }
 
 
 int herd_wtype_supported(int t) {
-    return t == HERD_F32 || t == HERD_F16 || t == HERD_BF16 || t == HERD_Q4_0 || t == HERD_Q4_1 || t == HERD_Q8_0;
+    return herd_is_kquant(t) || t == HERD_F32 || t == HERD_F16 || t == HERD_BF16 || t == HERD_Q4_0 || t == HERD_Q4_1 || t == HERD_Q8_0;
 }
 
 size_t herd_row_bytes(int t, int64_t k) {
@@ -83,7 +83,7 @@ size_t herd_row_bytes(int t, int64_t k) {
     case HERD_Q4_0: return (size_t)(k / 32) * sizeof(block_q4_0);
     case HERD_Q4_1: return (size_t)(k / 32) * sizeof(block_q4_1);
     case HERD_Q8_0: return (size_t)(k / 32) * sizeof(block_q8_0);
-    default: return 0;
+    default: return herd_kquant_row_bytes(t, k);
     }
 }
 
@@ -124,7 +124,7 @@ void herd_dequantize_row(int t, const void *row, float *out, int64_t k) {
         }
         break;
     }
-    default: memset(out, 0, (size_t)k * 4);
+    default: herd_kquant_dequantize_row(t, row, out, k);  // Q4_K, Q6_K; zeros for anything else
     }
 }
 

@@ -319,6 +319,10 @@ static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 void herd_matmul(herd_pool *pool, int wtype, const void *w, size_t w_row_bytes, int64_t k, int64_t n,
                  const float *x, int64_t ldx, int64_t m, float *y, int64_t ldy, void *scratch, int flags) {
     if (m <= 0 || n <= 0) return;
+    if (herd_is_kquant(wtype)) {  // Q4_K, Q6_K: kquants.c
+        herd_matmul_kquant(pool, wtype, w, w_row_bytes, k, n, x, ldx, m, y, ldy, scratch, flags);
+        return;
+    }
     const int threads = herd_pool_threads(pool);
     const int quantized = wtype == HERD_Q4_0 || wtype == HERD_Q4_1 || wtype == HERD_Q8_0;
     mm_ctx c = {

@@ -11,9 +11,9 @@ public enum CPUBackendError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unsupportedWeight(let name, let dtype):
-            "tensor \"\(name)\": the CPU backend cannot multiply \(dtype) weights (supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0)"
+            "tensor \"\(name)\": the CPU backend cannot multiply \(dtype) weights (supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q4_K, Q6_K)"
         case .badShape(let name, let shape):
-            "tensor \"\(name)\": row length of shape \(shape) is not a multiple of 32"
+            "tensor \"\(name)\": row length of shape \(shape) is not a whole number of quantization blocks"
         }
     }
 }
@@ -73,7 +73,7 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
             guard herd_wtype_supported(Int32(host.dtype.rawValue)) != 0 else {
                 throw CPUBackendError.unsupportedWeight(name: host.name, dtype: host.dtype)
             }
-            if host.dtype.isQuantized, (host.shape.last ?? 0) % 32 != 0 {
+            if host.dtype.isQuantized, (host.shape.last ?? 0) % host.dtype.blockSize != 0 {
                 throw CPUBackendError.badShape(name: host.name, shape: host.shape)
             }
         }

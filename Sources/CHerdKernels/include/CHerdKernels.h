@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include "CHerdKQuants.h"  // Q4_K, Q6_K (kquants.c)
 
 #ifdef __cplusplus
 extern "C" {
