@@ -55,14 +55,17 @@ public final class Llama4Model: LanguageModel {
     public var kvWidth: Int { config.kvHeads * config.resolvedHeadDim }
     public let routingShape: RoutingShape?
 
-    init(config: Llama4Config, backend: any ComputeBackend, embedding: Tensor, layers: [Layer], finalNorm: Tensor, output: Tensor) {
+    /// `rope` overrides the frequencies the config gives (GGUF files carry llama3 scaling as per-pair
+    /// divisors, `rope_freqs.weight`, instead of its parameters).
+    init(config: Llama4Config, backend: any ComputeBackend, embedding: Tensor, layers: [Layer], finalNorm: Tensor, output: Tensor,
+         rope: RoPE? = nil) {
         self.config = config
         self.backend = backend
         self.embedding = embedding
         self.layers = layers
         self.finalNorm = finalNorm
         self.output = output
-        rope = RoPE(inverseFrequencies: config.ropeInverseFrequencies, interleaved: true)
+        self.rope = rope ?? RoPE(inverseFrequencies: config.ropeInverseFrequencies, interleaved: true)
         let moe = config.moeLayerIndices
         routingShape = RoutingShape(moeLayers: moe, experts: config.experts)
         moeIndex = Dictionary(uniqueKeysWithValues: moe.enumerated().map { ($1, $0) })

@@ -24,7 +24,7 @@ public struct LoadedModel {
 
 public enum ModelLoader {
     /// Architectures Herd can run from GGUF.
-    public static let supportedArchitectures = ["llama"]
+    public static let supportedArchitectures = ["llama", "llama4"]
 
     /// Opens a GGUF model file, or a Hugging Face checkpoint directory, and places its weights on `backend`.
     public static func load(path: String, backend: any ComputeBackend) throws -> LoadedModel {
@@ -38,6 +38,7 @@ public enum ModelLoader {
         let model: any LanguageModel
         switch arch {
         case "llama": model = try LlamaModel(gguf: gguf, backend: backend)
+        case "llama4": model = try Llama4Model.load(gguf: gguf, backend: backend)
         default:
             throw ModelFileError(path, "architecture \"\(arch)\" is not supported (supported: \(supportedArchitectures.joined(separator: ", ")))")
         }
