@@ -67,10 +67,10 @@ extension GPUBackend {
                [.ptr(x.data), .ptr(w.slotRows.data), .ptr(w.slotWeights.data), .ptr(w.xg.data), .i32(e.hidden), .i32(x.rowLength), .i32(e.hidden)])
         let table = e.table.data
         let stride = e.count * 8
-        grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, offsets: w.offsets)
-        grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, offsets: w.offsets)
+        grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, offsets: w.offsets, rows: rows)
+        grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, offsets: w.offsets, rows: rows)
         swiglu(gate: w.g, up: w.u, rows: slots, into: w.g)
-        grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets)
+        grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets, rows: rows)
         launch("herd_moe_combine", grid: (rows, 1), block: 256,
                [.ptr(w.o.data), .ptr(w.slotOf.data), .i32(topK), .ptr(out.data), .i32(e.hidden), .i32(e.hidden), .i32(out.rowLength)])
     }
@@ -82,15 +82,32 @@ extension GPUBackend {
         return w
     }
 
-    /// y[s] = W_e x[s] for every expert's slots, one launch (grid: output tiles x experts).
-    private func grouped(_ e: GPUExperts, weights: UnsafeMutableRawPointer, n: Int, k: Int, x: Tensor, y: Tensor, offsets: Tensor) {
+    /// y[s] = W_e x[s] for every expert's slots, one launch. Decode-sized steps (`rows` <= 64: a few slots
+    /// per expert) take the warp-per-output kernel, larger ones the 64 x 64 tiles.
+    private func grouped(_ e: GPUExperts, weights: UnsafeMutableRawPointer, n: Int, k: Int, x: Tensor, y: Tensor, offsets: Tensor, rows: Int) {
+        let bias = driver.fp8Encoding == .e4m3fn ? 7 : 8
+        let scalesOffset = e.dtype == .f8_e4m3 ? FP8Layout(rows: n, columns: k).scalesOffset : 0
+        let vector = e.dtype == .f8_e4m3 ? 16 : 8
+        if rows <= 64 && e.dtype != .f32 && k % vector == 0 && x.rowLength % 4 == 0 {
+            let warps = 256 / driver.warpSize
+            let grid = ((n + warps - 1) / warps, e.count)
+            if e.dtype == .f8_e4m3 {
+                launch("herd_moe_gemv_fp8", grid: grid, block: 256,
+                       [.ptr(weights), .u64(UInt64(scalesOffset)), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k),
+                        .i32(x.rowLength), .i32(y.rowLength), .i32(driver.warpSize), .i32(bias)])
+            } else {
+                launch(e.dtype == .bf16 ? "herd_moe_gemv_bf16" : "herd_moe_gemv_f16", grid: grid, block: 256,
+                       [.ptr(weights), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k), .i32(x.rowLength), .i32(y.rowLength),
+                        .i32(driver.warpSize)])
+            }
+            return
+        }
         let grid = ((n + 63) / 64, e.count)
         switch e.dtype {
         case .f8_e4m3:
-            let scalesOffset = FP8Layout(rows: n, columns: k).scalesOffset
             launch("herd_moe_gemm_fp8", grid: grid, block: 256,
                    [.ptr(weights), .u64(UInt64(scalesOffset)), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k),
-                    .i32(x.rowLength), .i32(y.rowLength), .i32(driver.fp8Encoding == .e4m3fn ? 7 : 8)])
+                    .i32(x.rowLength), .i32(y.rowLength), .i32(bias)])
         default:
             let name = e.dtype == .bf16 ? "herd_moe_gemm_bf16" : e.dtype == .f16 ? "herd_moe_gemm_f16" : "herd_moe_gemm_f32"
             launch(name, grid: grid, block: 256,

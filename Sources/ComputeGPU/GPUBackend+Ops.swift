@@ -14,9 +14,11 @@ extension GPUBackend {
         case .f16, .bf16:
             if host.shape.count == 1 { return try floatVector(host) }
             return deviceTensor(host.dtype, host.shape, upload(host.bytes), bytes: host.bytes.count)
-        case .q4_0, .q4_1, .q8_0:
-            // Dequantized row by row to f32, stored as f16 (exact for the 8-bit grid; see the type's doc).
-            guard k % 32 == 0 else { throw GPUError("tensor \"\(host.name)\": row length \(k) is not a multiple of 32") }
+        case .q4_0, .q4_1, .q8_0, .q4_K, .q6_K:
+            // Dequantized row by row to f32, stored as f16 (quantized GPU kernels are the speed work's).
+            guard k % host.dtype.blockSize == 0 else {
+                throw GPUError("tensor \"\(host.name)\": row length \(k) is not a multiple of \(host.dtype)'s block of \(host.dtype.blockSize)")
+            }
             let rowBytes = Int(herd_row_bytes(Int32(host.dtype.rawValue), Int64(k)))
             var row = [Float](repeating: 0, count: k)
             var halves = [UInt16](repeating: 0, count: rows * k)
@@ -50,6 +52,15 @@ extension GPUBackend {
         }
         var scales = [Float](repeating: 0, count: rows)
         herd_dequantize_row(Int32(rowScales.dtype.rawValue), rowScales.bytes.baseAddress, &scales, Int64(rows))
+        if fp8AsBF16 {
+            // The CPU backend's BF16 weights, bit for bit (herd gpu-check compares the two engines exactly).
+            var bf16 = [UInt16](repeating: 0, count: rows * cols)
+            let src = host.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            bf16.withUnsafeMutableBufferPointer { dst in
+                for r in 0..<rows { herd_dequantize_fp8_e4m3_row_bf16(src + r * cols, scales[r], dst.baseAddress! + r * cols, Int64(cols)) }
+            }
+            return bf16.withUnsafeBytes { deviceTensor(.bf16, host.shape, upload($0), bytes: $0.count) }
+        }
         let (bytes, deviceScales) = driver.fp8Encoding.fromCheckpoint(bytes: host.bytes, rowScales: scales)
         let layout = FP8Layout(rows: rows, columns: cols)
         let p = allocate(layout.byteCount)

@@ -18,7 +18,8 @@ extension GPUBackend {
         switch spec.dtype {
         case .f32: kind = 0
         case .bf16: kind = 1
-        case .f8_e4m3 where spec.shape.count == 2: kind = 2
+        case .f8_e4m3 where spec.shape.count == 2 && !fp8AsBF16: kind = 2
+        case .f8_e4m3: return try hostSyntheticWeight(spec)  // through weight(_:rowScales:), as a checkpoint
         default: throw GPUError("synthetic weight \"\(spec.name)\": \(spec.dtype) is not F32, BF16 or F8_E4M3")
         }
         let layout = FP8Layout(rows: spec.shape.first ?? 1, columns: count / max(spec.shape.first ?? 1, 1))

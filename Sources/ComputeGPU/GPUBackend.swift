@@ -24,6 +24,9 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     private var scratchBytes = 0
     /// The fused MoE path's buffers (GPUBackend+MoE.swift).
     var moeBuffers: MoEWorkspace?
+    /// Load FP8 checkpoint weights as the CPU backend does (BF16 of value x scale) instead of keeping FP8:
+    /// for exact comparisons of the two engines on FP8 models.
+    public var fp8AsBF16 = false
 
     /// Every kernel the ops launch, looked up once at start so that a missing one fails there.
     /// Adding a kernel: write it in kernels/herd_kernels.cu (`HERD_KERNEL`), add its name here, and launch
@@ -33,7 +36,7 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
         "herd_store_kv", "herd_attention", "herd_swiglu", "herd_add", "herd_gather_rows", "herd_scatter_add_rows",
         "herd_scale_rows", "herd_gemv_bf16", "herd_gemv_f16", "herd_gemv_fp8", "herd_embed_16",
         "herd_synthetic_fill", "herd_moe_route", "herd_moe_gather", "herd_moe_gemm_bf16", "herd_moe_gemm_f16", "herd_moe_gemm_f32",
-        "herd_moe_gemm_fp8", "herd_moe_combine",
+        "herd_moe_gemm_fp8", "herd_moe_combine", "herd_moe_gemv_bf16", "herd_moe_gemv_f16", "herd_moe_gemv_fp8",
     ]
 
     /// A backend on `driver`'s device: compiles (or loads from the cache) and looks up every kernel.

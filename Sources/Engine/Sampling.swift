@@ -78,11 +78,17 @@ public struct Sampler: Sendable {
     public mutating func sample(_ logits: ArraySlice<Float>) -> Int {
         let base = logits.startIndex
         if parameters.temperature == 0 { return argmax(logits) - base }
-        // Candidates sorted by logit, after top-k (partial work only when k is small).
-        var candidates: [(id: Int, logit: Float)] = logits.indices.map { ($0 - base, logits[$0]) }
-        candidates.sort { $0.logit > $1.logit }
-        if parameters.topK > 0 && parameters.topK < candidates.count { candidates.removeLast(candidates.count - parameters.topK) }
         let invT = 1 / parameters.temperature
+        if parameters.topK <= 0 && parameters.topP >= 1 && parameters.minP <= 0 { return sampleSoftmax(logits, invT: invT) }
+        // Candidates sorted by logit: the top k only when k is small (a bounded insertion), else all.
+        var candidates: [(id: Int, logit: Float)]
+        if parameters.topK > 0 && parameters.topK <= 256 {
+            candidates = Self.topCandidates(logits, k: parameters.topK)
+        } else {
+            candidates = logits.indices.map { ($0 - base, logits[$0]) }
+            candidates.sort { $0.logit > $1.logit }
+            if parameters.topK > 0 && parameters.topK < candidates.count { candidates.removeLast(candidates.count - parameters.topK) }
+        }
         let top = candidates[0].logit
         var probs = candidates.map { exp(($0.logit - top) * invT) }
         var total = probs.reduce(0, +)
@@ -106,6 +112,43 @@ public struct Sampler: Sendable {
             if r < 0 { return candidates[i].id }
         }
         return candidates[probs.count - 1].id
+    }
+}
+
+extension Sampler {
+    /// A draw from the whole softmax at temperature 1/invT, in id order: O(vocab), no sort, no allocation
+    /// beyond one buffer (Llama 4's vocabulary has 202048 entries per row per step).
+    private mutating func sampleSoftmax(_ logits: ArraySlice<Float>, invT: Float) -> Int {
+        let base = logits.startIndex
+        var top = -Float.infinity
+        for l in logits where l > top { top = l }
+        var total: Float = 0
+        for l in logits { total += exp((l - top) * invT) }
+        var r = rng.nextUnit() * total
+        var last = argmax(logits)
+        for i in logits.indices {
+            let p = exp((logits[i] - top) * invT)
+            if p > 0 { last = i }
+            r -= p
+            if r < 0 { return i - base }
+        }
+        return last - base  // rounding left a remainder: the last token with any probability
+    }
+
+    /// The k largest logits, largest first (equal logits: the lower id first), in one pass.
+    static func topCandidates(_ logits: ArraySlice<Float>, k: Int) -> [(id: Int, logit: Float)] {
+        let base = logits.startIndex
+        var best: [(id: Int, logit: Float)] = []
+        best.reserveCapacity(k + 1)
+        for i in logits.indices {
+            let l = logits[i]
+            if best.count == k, let worst = best.last, !(l > worst.logit) { continue }
+            var at = best.count
+            while at > 0 && best[at - 1].logit < l { at -= 1 }
+            best.insert((i - base, l), at: at)
+            if best.count > k { best.removeLast() }
+        }
+        return best
     }
 }
 

@@ -206,6 +206,7 @@ __device__ void herd_gemv(const unsigned char *w, long row_bytes, Load load, con
         for (int l = 0; l < warp; l++) total += partial[lane][wid * warp + l];
         y[(long)lane * ldy + n] = scales ? total * scales[n] : total;
     }
+    __syncthreads();  // `partial` may be reused by a following call in the same block
 }
 
 struct HerdLoadBF16 {
@@ -460,4 +461,33 @@ HERD_KERNEL void herd_moe_combine(const float *o, const int *slot_of, int k, flo
         for (int j = 0; j < k; j++) acc += o[(long)slot_of[blockIdx.x * k + j] * ldo + i];
         out[(long)blockIdx.x * ldout + i] = acc;
     }
+}
+
+// Grouped decode-shaped products: y[s] = W_e x[s] for the slots of expert e = blockIdx.y with one warp per
+// output feature (herd_gemv), 8 slots per pass over the expert's weight rows. For steps of few rows per
+// expert (decode), where a 64-row tile would be mostly empty. grid: (ceil(N / warps per block), experts).
+template <int E, typename Load>
+__device__ void herd_moe_gemv(const unsigned long long *weights, long row_bytes, Load load, long scales_offset, const int *offsets,
+                              const float *x, float *y, int n, int k, int ldx, int ldy, int warp) {
+    const int e = blockIdx.y, first = offsets[e], count = offsets[e + 1] - first;
+    const unsigned char *w = (const unsigned char *)weights[e];
+    const float *scales = scales_offset ? (const float *)(w + scales_offset) : (const float *)0;
+    for (int m0 = 0; m0 < count; m0 += HERD_GEMV_ROWS) {
+        const int rows = count - m0 < HERD_GEMV_ROWS ? count - m0 : HERD_GEMV_ROWS;
+        herd_gemv<E>(w, row_bytes, load, scales, x + (long)(first + m0) * ldx, y + (long)(first + m0) * ldy, n, k, rows, ldx, ldy, warp);
+    }
+}
+HERD_KERNEL void herd_moe_gemv_bf16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
+                                    int ldx, int ldy, int warp) {
+    herd_moe_gemv<8>(weights, (long)k * 2, HerdLoadBF16(), 0, offsets, x, y, n, k, ldx, ldy, warp);
+}
+HERD_KERNEL void herd_moe_gemv_f16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
+                                   int ldx, int ldy, int warp) {
+    herd_moe_gemv<8>(weights, (long)k * 2, HerdLoadF16(), 0, offsets, x, y, n, k, ldx, ldy, warp);
+}
+HERD_KERNEL void herd_moe_gemv_fp8(const unsigned long long *weights, long long scales_offset, const int *offsets, const float *x,
+                                   float *y, int n, int k, int ldx, int ldy, int warp, int bias) {
+    HerdLoadFP8 load;
+    load.bias = bias;
+    herd_moe_gemv<16>(weights, (long)k, load, (long)scales_offset, offsets, x, y, n, k, ldx, ldy, warp);
 }
