@@ -47,9 +47,13 @@ CHECK(herd_hiprtc_api, hiprtcGetCode, hiprtcGetCode)
 CHECK(herd_hiprtc_api, hiprtcDestroyProgram, hiprtcDestroyProgram)
 CHECK(herd_hiprtc_api, hiprtcGetErrorString, hiprtcGetErrorString)
 
+CHECK(herd_hip_api, hipHostMalloc, hipHostMalloc)
+CHECK(herd_hip_api, hipHostFree, hipHostFree)
+
 #if HIP_VERSION_MAJOR >= 6
 // ROCm 6 declares the copy source const, as Herd does.
 CHECK(herd_hip_api, hipMemcpyHtoD, hipMemcpyHtoD)
+CHECK(herd_hip_api, hipMemcpyHtoDAsync, hipMemcpyHtoDAsync)
 // The versioned entry point and its R0600 layout (hipGetDeviceProperties is a macro for it).
 CHECK(herd_hip_api, hipGetDeviceProperties, hipGetDevicePropertiesR0600)
 _Static_assert(offsetof(hipDeviceProp_tR0600, gcnArchName) == HERD_HIP_PROPS_R0600_GCN_ARCH_NAME_OFFSET,
@@ -60,6 +64,9 @@ _Static_assert(sizeof(hipDeviceProp_tR0600) <= HERD_HIP_PROPS_BUFFER_BYTES, "hip
 _Static_assert(__builtin_types_compatible_p(__typeof__(&hipMemcpyHtoD),
                                             herd_hipError_t (*)(herd_hipDeviceptr_t, void *, size_t)),
                "hipMemcpyHtoD in the HIP headers does not match herd_hip_api.hipMemcpyHtoD in CHerdGPU.h");
+_Static_assert(__builtin_types_compatible_p(__typeof__(&hipMemcpyHtoDAsync),
+                                            herd_hipError_t (*)(herd_hipDeviceptr_t, void *, size_t, herd_hipStream_t)),
+               "hipMemcpyHtoDAsync in the HIP headers does not match herd_hip_api.hipMemcpyHtoDAsync in CHerdGPU.h");
 CHECK(herd_hip_api, hipGetDeviceProperties, hipGetDeviceProperties)
 _Static_assert(offsetof(hipDeviceProp_t, gcnArchName) == HERD_HIP_PROPS_R0000_GCN_ARCH_NAME_OFFSET,
                "gcnArchName offset in ROCm 5's hipDeviceProp_t");

@@ -44,6 +44,9 @@ public final class CUDADriver: GPUDriver {
         cu.cuMemcpyDtoH = try sym("cuMemcpyDtoH_v2", type(of: cu.cuMemcpyDtoH))
         cu.cuMemcpyDtoD = try sym("cuMemcpyDtoD_v2", type(of: cu.cuMemcpyDtoD))
         cu.cuMemsetD8 = try sym("cuMemsetD8_v2", type(of: cu.cuMemsetD8))
+        cu.cuMemAllocHost = try sym("cuMemAllocHost_v2", type(of: cu.cuMemAllocHost))
+        cu.cuMemFreeHost = try sym("cuMemFreeHost", type(of: cu.cuMemFreeHost))
+        cu.cuMemcpyHtoDAsync = try sym("cuMemcpyHtoDAsync_v2", type(of: cu.cuMemcpyHtoDAsync))
         cu.cuModuleLoadData = try sym("cuModuleLoadData", type(of: cu.cuModuleLoadData))
         cu.cuModuleGetFunction = try sym("cuModuleGetFunction", type(of: cu.cuModuleGetFunction))
         cu.cuLaunchKernel = try sym("cuLaunchKernel", type(of: cu.cuLaunchKernel))
@@ -121,6 +124,18 @@ public final class CUDADriver: GPUDriver {
 
     public func copyToDevice(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError) {
         try check(cu.cuMemcpyHtoD(Self.address(destination), source, bytes), "cuMemcpyHtoD")
+    }
+
+    public func allocatePinned(_ bytes: Int) throws(GPUError) -> UnsafeMutableRawPointer {
+        var p: UnsafeMutableRawPointer?
+        try check(cu.cuMemAllocHost(&p, bytes), "cuMemAllocHost(\(bytes))")
+        return p!
+    }
+
+    public func freePinned(_ pointer: UnsafeMutableRawPointer) { _ = cu.cuMemFreeHost(pointer) }
+
+    public func copyToDeviceAsync(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError) {
+        try check(cu.cuMemcpyHtoDAsync(Self.address(destination), source, bytes, nil), "cuMemcpyHtoDAsync")
     }
 
     public func copyToHost(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError) {

@@ -22,6 +22,9 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     private var currentThread: pthread_t?
     private var scratch: UnsafeMutableRawPointer?
     private var scratchBytes = 0
+    /// The pinned host side of the staging ring, and the next free byte of both rings.
+    private var pinned: UnsafeMutableRawPointer?
+    private var stagingOffset = 0
     /// The fused MoE path's buffers (GPUBackend+MoE.swift).
     var moeBuffers: MoEWorkspace?
     /// Load FP8 checkpoint weights as the CPU backend does (BF16 of value x scale) instead of keeping FP8:
@@ -157,23 +160,33 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
         return Tensor(dtype: dtype, shape: shape, data: pointer, byteCount: bytes, owner: buffer)
     }
 
-    /// Copies small host arrays (token ids, positions, slots) into a reused device scratch buffer; returns
-    /// their device addresses. The copy is synchronous, so the next op may overwrite the scratch.
+    /// Copies small host arrays (token ids, positions, slots) to the device and returns their device
+    /// addresses, without stopping the GPU: the arrays go into a ring of pinned host memory and an
+    /// asynchronous copy to the matching device ring is queued before the op's launch. A region is reused
+    /// only after the ring wraps, and wrapping first waits for the device (rare: the ring holds many steps).
     func stage(_ arrays: [[Int32]]) -> [UnsafeMutableRawPointer] {
         makeCurrent()
         let total = arrays.reduce(0) { $0 + ($1.count + 64) * 4 }
-        if total > scratchBytes {
-            if let old = scratch { driver.free(old) }
-            scratchBytes = max(total, scratchBytes * 2, 1 << 20)
-            scratch = must { () throws(GPUError) in try driver.allocate(scratchBytes) }
+        if stagingOffset + total > scratchBytes {
+            must { () throws(GPUError) in try driver.synchronize() }
+            stagingOffset = 0
+            if total > scratchBytes {
+                if let old = scratch { driver.free(old) }
+                if let old = pinned { driver.freePinned(old) }
+                scratchBytes = max(total, scratchBytes * 2, 8 << 20)
+                scratch = must { () throws(GPUError) in try driver.allocate(scratchBytes) }
+                pinned = must { () throws(GPUError) in try driver.allocatePinned(scratchBytes) }
+            }
         }
-        var offset = 0
         var out: [UnsafeMutableRawPointer] = []
         for a in arrays {
-            let dst = scratch! + offset
-            if !a.isEmpty { a.withUnsafeBytes { src in must { () throws(GPUError) in try driver.copyToDevice(dst, from: src.baseAddress!, bytes: src.count) } } }
+            let dst = scratch! + stagingOffset, src = pinned! + stagingOffset
+            if !a.isEmpty {
+                a.withUnsafeBytes { src.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                must { () throws(GPUError) in try driver.copyToDeviceAsync(dst, from: src, bytes: a.count * 4) }
+            }
             out.append(dst)
-            offset += (a.count + 64) * 4
+            stagingOffset += (a.count + 64) * 4
         }
         return out
     }

@@ -29,6 +29,12 @@ public protocol GPUDriver: AnyObject {
     func free(_ pointer: UnsafeMutableRawPointer)
     func copyToDevice(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError)
     func copyToHost(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError)
+    /// Page-locked host memory, the source of asynchronous copies.
+    func allocatePinned(_ bytes: Int) throws(GPUError) -> UnsafeMutableRawPointer
+    func freePinned(_ pointer: UnsafeMutableRawPointer)
+    /// A copy from pinned host memory queued on the default stream: ordered before every later launch,
+    /// returns at once. The source must stay unchanged until the stream has passed it.
+    func copyToDeviceAsync(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError)
     func fill(_ destination: UnsafeMutableRawPointer, byte: UInt8, bytes: Int) throws(GPUError)
     func synchronize() throws(GPUError)
 

@@ -52,6 +52,9 @@ public final class HIPDriver: GPUDriver {
         hip.hipMalloc = try sym("hipMalloc", type(of: hip.hipMalloc))
         hip.hipFree = try sym("hipFree", type(of: hip.hipFree))
         hip.hipMemcpyHtoD = try sym("hipMemcpyHtoD", type(of: hip.hipMemcpyHtoD))
+        hip.hipHostMalloc = try sym("hipHostMalloc", type(of: hip.hipHostMalloc))
+        hip.hipHostFree = try sym("hipHostFree", type(of: hip.hipHostFree))
+        hip.hipMemcpyHtoDAsync = try sym("hipMemcpyHtoDAsync", type(of: hip.hipMemcpyHtoDAsync))
         hip.hipMemcpyDtoH = try sym("hipMemcpyDtoH", type(of: hip.hipMemcpyDtoH))
         hip.hipMemsetD8 = try sym("hipMemsetD8", type(of: hip.hipMemsetD8))
         hip.hipModuleLoadData = try sym("hipModuleLoadData", type(of: hip.hipModuleLoadData))
@@ -154,6 +157,18 @@ public final class HIPDriver: GPUDriver {
 
     public func copyToDevice(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError) {
         try check(hip.hipMemcpyHtoD(destination, source, bytes), "hipMemcpyHtoD")
+    }
+
+    public func allocatePinned(_ bytes: Int) throws(GPUError) -> UnsafeMutableRawPointer {
+        var p: UnsafeMutableRawPointer?
+        try check(hip.hipHostMalloc(&p, bytes, 0), "hipHostMalloc(\(bytes))")
+        return p!
+    }
+
+    public func freePinned(_ pointer: UnsafeMutableRawPointer) { _ = hip.hipHostFree(pointer) }
+
+    public func copyToDeviceAsync(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError) {
+        try check(hip.hipMemcpyHtoDAsync(destination, source, bytes, nil), "hipMemcpyHtoDAsync")
     }
 
     public func copyToHost(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError) {

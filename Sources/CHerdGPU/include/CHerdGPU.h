@@ -38,6 +38,9 @@ typedef struct {
     herd_CUresult (*cuMemcpyDtoH)(void *dst, herd_CUdeviceptr src, size_t bytes);
     herd_CUresult (*cuMemcpyDtoD)(herd_CUdeviceptr dst, herd_CUdeviceptr src, size_t bytes);
     herd_CUresult (*cuMemsetD8)(herd_CUdeviceptr dst, unsigned char value, size_t count);
+    herd_CUresult (*cuMemAllocHost)(void **pointer, size_t bytes);
+    herd_CUresult (*cuMemFreeHost)(void *pointer);
+    herd_CUresult (*cuMemcpyHtoDAsync)(herd_CUdeviceptr dst, const void *src, size_t bytes, herd_CUstream stream);
     herd_CUresult (*cuModuleLoadData)(herd_CUmodule *module, const void *image);
     herd_CUresult (*cuModuleGetFunction)(herd_CUfunction *function, herd_CUmodule module, const char *name);
     herd_CUresult (*cuLaunchKernel)(herd_CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
@@ -98,6 +101,9 @@ typedef struct {
     herd_hipError_t (*hipMemcpyHtoD)(herd_hipDeviceptr_t dst, const void *src, size_t bytes);
     herd_hipError_t (*hipMemcpyDtoH)(void *dst, herd_hipDeviceptr_t src, size_t bytes);
     herd_hipError_t (*hipMemsetD8)(herd_hipDeviceptr_t dst, unsigned char value, size_t count);
+    herd_hipError_t (*hipHostMalloc)(void **pointer, size_t bytes, unsigned int flags);
+    herd_hipError_t (*hipHostFree)(void *pointer);
+    herd_hipError_t (*hipMemcpyHtoDAsync)(herd_hipDeviceptr_t dst, const void *src, size_t bytes, herd_hipStream_t stream);
     herd_hipError_t (*hipModuleLoadData)(herd_hipModule_t *module, const void *image);
     herd_hipError_t (*hipModuleGetFunction)(herd_hipFunction_t *function, herd_hipModule_t module, const char *name);
     herd_hipError_t (*hipModuleLaunchKernel)(herd_hipFunction_t f, unsigned int gx, unsigned int gy, unsigned int gz,
