@@ -104,6 +104,9 @@ final class CompileCountingDriver: GPUDriver {
     func copyToDevice(_ d: UnsafeMutableRawPointer, from s: UnsafeRawPointer, bytes: Int) throws(GPUError) { throw GPUError("no device") }
     func copyToHost(_ d: UnsafeMutableRawPointer, from s: UnsafeRawPointer, bytes: Int) throws(GPUError) { throw GPUError("no device") }
     func fill(_ d: UnsafeMutableRawPointer, byte: UInt8, bytes: Int) throws(GPUError) { throw GPUError("no device") }
+    func allocatePinned(_ bytes: Int) throws(GPUError) -> UnsafeMutableRawPointer { throw GPUError("no device") }
+    func freePinned(_ pointer: UnsafeMutableRawPointer) {}
+    func copyToDeviceAsync(_ d: UnsafeMutableRawPointer, from s: UnsafeRawPointer, bytes: Int) throws(GPUError) { throw GPUError("no device") }
     func synchronize() throws(GPUError) {}
     func loadModule(_ image: [UInt8]) throws(GPUError) -> OpaquePointer { throw GPUError("no device") }
     func function(_ name: String, in module: OpaquePointer) throws(GPUError) -> OpaquePointer { throw GPUError("no device") }
