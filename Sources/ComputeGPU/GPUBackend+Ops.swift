@@ -145,7 +145,7 @@ extension GPUBackend {
             info += [Int32(batch.sequenceSlotOffsets[Int(row.sequence)]), row.contextStart, row.contextEnd]
         }
         let staged = stage([batch.slots, info])
-        launch("herd_attention", grid: (batch.rows.count, heads), block: 64,
+        launch("herd_attention", grid: (batch.rows.count, heads), block: 128,
                [.ptr(queries.data), .ptr(cache.keys[layer].data), .ptr(cache.values[layer].data), .ptr(staged[0]), .ptr(staged[1]),
                 .ptr(out.data), .i32(heads), .i32(kvHeads), .i32(headDim), .f32(scale), .i32(queries.rowLength), .i32(out.rowLength),
                 .i32(cache.keys[layer].rowLength)])

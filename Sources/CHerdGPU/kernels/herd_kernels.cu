@@ -73,47 +73,56 @@ HERD_KERNEL void herd_store_kv(const float *k, const float *v, float *kc, float 
     }
 }
 
-// Attention of one query head over its row's context slots, with an online softmax per thread merged
-// across the block. grid: (rows, heads); block: 64 threads; head_dim <= 128 (Llama 4 and llama-family models use 64 or 128).
+// Attention of one query head over its row's context slots. grid: (rows, heads); block: 128 threads
+// (a power of two >= head_dim; head_dim <= 128). Keys are taken in tiles of HERD_ATTN_TILE: each thread
+// scores whole keys into shared memory, the block finds the tile's maximum, then thread d accumulates output
+// dimension d over the tile (consecutive threads read one V row together), with the running maximum and
+// sum rescaled between tiles (online softmax). No per-thread vectors, so nothing spills.
 // row_info[r] = {slot list offset, context start, context end}.
+#define HERD_ATTN_TILE 1024
 HERD_KERNEL void herd_attention(const float *q, const float *kc, const float *vc, const int *slots, const int *row_info,
                                 float *out, int heads, int kv_heads, int head_dim, float scale, int ldq, int ldo,
                                 int kv_width) {
-    __shared__ float s_m[64], s_l[64];
-    __shared__ float s_acc[64 * 128];
+    __shared__ float s_q[128];
+    __shared__ float s_p[HERD_ATTN_TILE];
+    __shared__ float s_red[1024];
     const int r = blockIdx.x, h = blockIdx.y, t = threadIdx.x, nt = blockDim.x;
     const int *info = row_info + 3 * r;
     const int *list = slots + info[0];
-    const float *qh = q + (long)r * ldq + h * head_dim;
     const int kv_off = (h / (heads / kv_heads)) * head_dim;
-    float m = HERD_NEG_INF, l = 0, acc[128];
-    for (int d = 0; d < head_dim; d++) acc[d] = 0;
-    for (int j = info[1] + t; j < info[2]; j += nt) {
-        const float *kr = kc + (long)list[j] * kv_width + kv_off;
-        const float *vr = vc + (long)list[j] * kv_width + kv_off;
-        float s = 0;
-        for (int d = 0; d < head_dim; d++) s += qh[d] * kr[d];
-        s *= scale;
-        const float mn = fmaxf(m, s), corr = expf(m - mn), p = expf(s - mn);
-        l = l * corr + p;
-        for (int d = 0; d < head_dim; d++) acc[d] = acc[d] * corr + p * vr[d];
+    if (t < head_dim) s_q[t] = q[(long)r * ldq + h * head_dim + t];
+    __syncthreads();
+    float m = HERD_NEG_INF, l = 0, acc = 0;
+    for (int j0 = info[1]; j0 < info[2]; j0 += HERD_ATTN_TILE) {
+        const int n = info[2] - j0 < HERD_ATTN_TILE ? info[2] - j0 : HERD_ATTN_TILE;
+        float tile_max = HERD_NEG_INF;
+        for (int j = t; j < n; j += nt) {
+            const float *kr = kc + (long)list[j0 + j] * kv_width + kv_off;
+            float s = 0;
+            for (int d = 0; d < head_dim; d++) s += s_q[d] * kr[d];
+            s *= scale;
+            s_p[j] = s;
+            tile_max = fmaxf(tile_max, s);
+        }
+        const float mn = fmaxf(m, herd_block_max(tile_max, s_red));
+        float part = 0;
+        for (int j = t; j < n; j += nt) {
+            const float p = expf(s_p[j] - mn);
+            s_p[j] = p;
+            part += p;
+        }
+        const float tile_sum = herd_block_sum(part, s_red);  // its barrier also publishes s_p
+        const float corr = expf(m - mn);
+        l = l * corr + tile_sum;
+        if (t < head_dim) {
+            float a = acc * corr;
+            for (int j = 0; j < n; j++) a += s_p[j] * vc[(long)list[j0 + j] * kv_width + kv_off + t];
+            acc = a;
+        }
         m = mn;
+        __syncthreads();  // s_p is rewritten by the next tile
     }
-    s_m[t] = m;
-    __syncthreads();
-    float gm = HERD_NEG_INF;
-    for (int i = 0; i < nt; i++) gm = fmaxf(gm, s_m[i]);
-    const float f = (m == HERD_NEG_INF) ? 0.0f : expf(m - gm);
-    s_l[t] = l * f;
-    for (int d = 0; d < head_dim; d++) s_acc[t * head_dim + d] = acc[d] * f;
-    __syncthreads();
-    float total = 0;
-    for (int i = 0; i < nt; i++) total += s_l[i];
-    for (int d = t; d < head_dim; d += nt) {
-        float a = 0;
-        for (int i = 0; i < nt; i++) a += s_acc[i * head_dim + d];
-        out[(long)r * ldo + h * head_dim + d] = total > 0 ? a / total : 0.0f;
-    }
+    if (t < head_dim) out[(long)r * ldo + h * head_dim + t] = l > 0 ? acc / l : 0.0f;
 }
 
 // out = silu(gate) * up, elementwise over rows. grid: rows.
