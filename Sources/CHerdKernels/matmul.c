@@ -155,6 +155,23 @@ VNNI INLINE void store_sums(__m512 *acc, const int R, float *y, int64_t ldy) {
     for (int r = 0; r < R; r++) y[r * ldy] = out[r];
 }
 
+// Writes the sums of C (<= 4) vectors to y[0..C): the hsum_tree of each, four at a time (transposed).
+VNNI INLINE void store_cols(__m512 *acc, const int C, float *y) {
+    if (C == 1) { y[0] = hsum_tree(acc[0]); return; }
+    __m512 v[4];
+    for (int c = 0; c < 4; c++) v[c] = c < C ? acc[c] : _mm512_setzero_ps();
+    __m512 s0 = _mm512_add_ps(_mm512_unpacklo_ps(v[0], v[1]), _mm512_unpackhi_ps(v[0], v[1]));
+    __m512 s1 = _mm512_add_ps(_mm512_unpacklo_ps(v[2], v[3]), _mm512_unpackhi_ps(v[2], v[3]));
+    __m512d a = _mm512_castps_pd(s0), b = _mm512_castps_pd(s1);
+    __m512 t = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    __m512 u = _mm512_add_ps(t, _mm512_shuffle_f32x4(t, t, _MM_SHUFFLE(2, 3, 0, 1)));
+    __m512 r = _mm512_add_ps(u, _mm512_shuffle_f32x4(u, u, _MM_SHUFFLE(1, 0, 3, 2)));
+    if (C == 4) { _mm_storeu_ps(y, _mm512_castps512_ps128(r)); return; }
+    float out[4];
+    _mm_storeu_ps(out, _mm512_castps512_ps128(r));
+    for (int c = 0; c < C; c++) y[c] = out[c];
+}
+
 // Unpacked nibbles of blocks b0, b1 (b1 NULL: zero) in the q4 layout.
 VNNI INLINE __m512i unpack_q4_pair(const uint8_t *qs0, const uint8_t *qs1) {
     __m128i q0 = _mm_loadu_si128((const __m128i *)qs0);
@@ -164,46 +181,93 @@ VNNI INLINE __m512i unpack_q4_pair(const uint8_t *qs0, const uint8_t *qs1) {
     return _mm512_and_si512(b, _mm512_set1_epi8(0x0f));
 }
 
+// Pair p of blocks of a Q4_0 / Q4_1 weight row: the unpacked nibbles (q4 layout), and per 32-bit lane the
+// block's scale `dw` and offset `mw` (Q4_0: -8 d).
+VNNI INLINE void load_q4_pair(const void *wrow, int q4_1, int64_t nb, int64_t p, __m512i *wq, __m512 *dw, __m512 *mw) {
+    const __m512i idx_lo = _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
+    const __m512i idx_d1 = _mm512_set_epi32(2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0);
+    const __m512i idx_m1 = _mm512_set_epi32(3, 3, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 1, 1, 1, 1);
+    const int two = 2 * p + 1 < nb;
+    if (q4_1) {
+        const block_q4_1 *b = (const block_q4_1 *)wrow + 2 * p;
+        *wq = unpack_q4_pair(b[0].qs, two ? b[1].qs : NULL);
+        uint32_t dm0, dm1 = 0;
+        memcpy(&dm0, &b[0], 4);
+        if (two) memcpy(&dm1, &b[1], 4);
+        __m512 f = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)((uint64_t)dm1 << 32 | dm0))));
+        *dw = _mm512_permutexvar_ps(idx_d1, f);
+        *mw = _mm512_permutexvar_ps(idx_m1, f);
+    } else {
+        const block_q4_0 *b = (const block_q4_0 *)wrow + 2 * p;
+        *wq = unpack_q4_pair(b[0].qs, two ? b[1].qs : NULL);
+        uint32_t d01 = (uint32_t)b[0].d | (two ? (uint32_t)b[1].d << 16 : 0);
+        __m512 f = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d01)));
+        *dw = _mm512_permutexvar_ps(idx_lo, f);
+        *mw = _mm512_mul_ps(*dw, _mm512_set1_ps(-8.0f));
+    }
+}
+
+// One pair of blocks of weights times one activation row, into that row's two accumulators.
+VNNI INLINE void step_q4(__m512i wq, __m512 dw, __m512 mw, const herd_a8x2 *ap, __m512 *accd, __m512 *accm) {
+    __m512i is = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, _mm512_loadu_si512(ap->qs));
+    __m512 sc = _mm512_mul_ps(dw, _mm512_loadu_ps(ap->d));
+    *accd = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), sc, *accd);
+    *accm = _mm512_fmadd_ps(mw, _mm512_loadu_ps(ap->s), *accm);
+}
+
 // Q4_0 / Q4_1 weight row times R activation rows (a: R rows, `as` pairs apart). One pair of blocks per step.
 VNNI INLINE void kernel_q4(const void *wrow, int q4_1, int64_t nb, const herd_a8x2 *a, int64_t as,
                            const int R, float *y, int64_t ldy) {
     __m512 accd[VNNI_ROWS], accm[VNNI_ROWS];
     for (int r = 0; r < R; r++) { accd[r] = _mm512_setzero_ps(); accm[r] = _mm512_setzero_ps(); }
-    const __m512i idx_lo = _mm512_set_epi32(1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
-    const __m512i idx_d1 = _mm512_set_epi32(2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0);
-    const __m512i idx_m1 = _mm512_set_epi32(3, 3, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3, 1, 1, 1, 1);
     const int64_t np = (nb + 1) / 2;
     for (int64_t p = 0; p < np; p++) {
-        const int two = 2 * p + 1 < nb;
         __m512i wq;
         __m512 dw, mw;
-        if (q4_1) {
-            const block_q4_1 *b = (const block_q4_1 *)wrow + 2 * p;
-            wq = unpack_q4_pair(b[0].qs, two ? b[1].qs : NULL);
-            uint32_t dm0, dm1 = 0;
-            memcpy(&dm0, &b[0], 4);
-            if (two) memcpy(&dm1, &b[1], 4);
-            __m512 f = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)((uint64_t)dm1 << 32 | dm0))));
-            dw = _mm512_permutexvar_ps(idx_d1, f);
-            mw = _mm512_permutexvar_ps(idx_m1, f);
-        } else {
-            const block_q4_0 *b = (const block_q4_0 *)wrow + 2 * p;
-            wq = unpack_q4_pair(b[0].qs, two ? b[1].qs : NULL);
-            uint32_t d01 = (uint32_t)b[0].d | (two ? (uint32_t)b[1].d << 16 : 0);
-            __m512 f = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d01)));
-            dw = _mm512_permutexvar_ps(idx_lo, f);
-            mw = _mm512_mul_ps(dw, _mm512_set1_ps(-8.0f));
-        }
-        for (int r = 0; r < R; r++) {
-            const herd_a8x2 *ap = a + r * as + p;
-            __m512i is = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, _mm512_loadu_si512(ap->qs));
-            __m512 sc = _mm512_mul_ps(dw, _mm512_loadu_ps(ap->d));
-            accd[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), sc, accd[r]);
-            accm[r] = _mm512_fmadd_ps(mw, _mm512_loadu_ps(ap->s), accm[r]);
-        }
+        load_q4_pair(wrow, q4_1, nb, p, &wq, &dw, &mw);
+        for (int r = 0; r < R; r++) step_q4(wq, dw, mw, a + r * as + p, &accd[r], &accm[r]);
     }
     for (int r = 0; r < R; r++) accd[r] = _mm512_add_ps(accd[r], accm[r]);
     store_sums(accd, R, y, ldy);
+}
+
+// One activation row times C (<= 4) consecutive weight rows, `wrb` bytes apart: per output exactly the
+// arithmetic of kernel_q4 with R = 1 (the sums by the same tree), but C independent chains of additions, so
+// a single decoded token is not bound by the latency of one chain.
+VNNI INLINE void kernel_q4_cols(const char *w, size_t wrb, int q4_1, int64_t nb, const herd_a8x2 *a,
+                                const int C, float *y) {
+    __m512 accd[4], accm[4];
+    for (int c = 0; c < C; c++) { accd[c] = _mm512_setzero_ps(); accm[c] = _mm512_setzero_ps(); }
+    const int64_t np = (nb + 1) / 2;
+    for (int64_t p = 0; p < np; p++) {
+        for (int c = 0; c < C; c++) {
+            __m512i wq;
+            __m512 dw, mw;
+            load_q4_pair(w + (size_t)c * wrb, q4_1, nb, p, &wq, &dw, &mw);
+            step_q4(wq, dw, mw, a + p, &accd[c], &accm[c]);
+        }
+    }
+    for (int c = 0; c < C; c++) accd[c] = _mm512_add_ps(accd[c], accm[c]);
+    store_cols(accd, C, y);
+}
+
+// Pair p of blocks of a Q8_0 weight row: the values, -128 * (their sum) per lane (see kernel_q8), the scales.
+VNNI INLINE void load_q8_pair(const void *wrow, int64_t nb, int64_t p, __m512i *wq, __m512i *neg, __m512 *dw) {
+    const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i c128 = _mm512_set1_epi8((char)0x80);
+    const int two = 2 * p + 1 < nb;
+    const block_q8_0 *b = (const block_q8_0 *)wrow + 2 * p;
+    __m256i w0 = _mm256_loadu_si256((const __m256i *)b[0].qs);
+    __m256i w1 = two ? _mm256_loadu_si256((const __m256i *)b[1].qs) : _mm256_setzero_si256();
+    *wq = _mm512_inserti64x4(_mm512_castsi256_si512(w0), w1, 1);
+    *neg = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, *wq));
+    uint32_t d01 = (uint32_t)b[0].d | (two ? (uint32_t)b[1].d << 16 : 0);
+    *dw = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d01))));
+}
+
+VNNI INLINE void step_q8(__m512i wq, __m512i neg, __m512 dw, const herd_a8x2 *ap, __m512 *acc) {
+    __m512i is = _mm512_dpbusd_epi32(neg, _mm512_loadu_si512(ap->qs), wq);
+    *acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(dw, _mm512_loadu_ps(ap->d)), *acc);
 }
 
 // Q8_0 weight row times R activation rows (q8 layout: a + 128 unsigned; the 128 * sum(w) it adds is
@@ -212,25 +276,30 @@ VNNI INLINE void kernel_q8(const void *wrow, int64_t nb, const herd_a8x2 *a, int
                            float *y, int64_t ldy) {
     __m512 acc[VNNI_ROWS];
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
-    const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    const __m512i c128 = _mm512_set1_epi8((char)0x80);
     const int64_t np = (nb + 1) / 2;
     for (int64_t p = 0; p < np; p++) {
-        const int two = 2 * p + 1 < nb;
-        const block_q8_0 *b = (const block_q8_0 *)wrow + 2 * p;
-        __m256i w0 = _mm256_loadu_si256((const __m256i *)b[0].qs);
-        __m256i w1 = two ? _mm256_loadu_si256((const __m256i *)b[1].qs) : _mm256_setzero_si256();
-        __m512i wq = _mm512_inserti64x4(_mm512_castsi256_si512(w0), w1, 1);
-        __m512i neg = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), c128, wq));
-        uint32_t d01 = (uint32_t)b[0].d | (two ? (uint32_t)b[1].d << 16 : 0);
-        __m512 dw = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d01))));
-        for (int r = 0; r < R; r++) {
-            const herd_a8x2 *ap = a + r * as + p;
-            __m512i is = _mm512_dpbusd_epi32(neg, _mm512_loadu_si512(ap->qs), wq);
-            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is), _mm512_mul_ps(dw, _mm512_loadu_ps(ap->d)), acc[r]);
-        }
+        __m512i wq, neg;
+        __m512 dw;
+        load_q8_pair(wrow, nb, p, &wq, &neg, &dw);
+        for (int r = 0; r < R; r++) step_q8(wq, neg, dw, a + r * as + p, &acc[r]);
     }
     store_sums(acc, R, y, ldy);
+}
+
+// kernel_q8 with R = 1 for C (<= 4) consecutive weight rows (as kernel_q4_cols).
+VNNI INLINE void kernel_q8_cols(const char *w, size_t wrb, int64_t nb, const herd_a8x2 *a, const int C, float *y) {
+    __m512 acc[4];
+    for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
+    const int64_t np = (nb + 1) / 2;
+    for (int64_t p = 0; p < np; p++) {
+        for (int c = 0; c < C; c++) {
+            __m512i wq, neg;
+            __m512 dw;
+            load_q8_pair(w + (size_t)c * wrb, nb, p, &wq, &neg, &dw);
+            step_q8(wq, neg, dw, a + p, &acc[c]);
+        }
+    }
+    store_cols(acc, C, y);
 }
 
 #define KERNEL_VARIANTS(R)                                                                                   \
@@ -256,22 +325,26 @@ typedef void (*vnni_kernel)(const void *, int64_t, const herd_a8x2 *, int64_t, f
 static const vnni_kernel kernels_q4_1[9] = {NULL, kq4_1_1, kq4_1_2, kq4_1_3, kq4_1_4, kq4_1_5, kq4_1_6, kq4_1_7, kq4_1_8};
 static const vnni_kernel kernels_q4_0[9] = {NULL, kq4_0_1, kq4_0_2, kq4_0_3, kq4_0_4, kq4_0_5, kq4_0_6, kq4_0_7, kq4_0_8};
 static const vnni_kernel kernels_q8_0[9] = {NULL, kq8_0_1, kq8_0_2, kq8_0_3, kq8_0_4, kq8_0_5, kq8_0_6, kq8_0_7, kq8_0_8};
+
+// One activation row, four weight rows per call (`wrb` bytes apart); the tail of a chunk goes one by one.
+VNNI static void cols4_q4_1(const char *w, size_t wrb, int64_t nb, const herd_a8x2 *a, float *y) { kernel_q4_cols(w, wrb, 1, nb, a, 4, y); }
+VNNI static void cols4_q4_0(const char *w, size_t wrb, int64_t nb, const herd_a8x2 *a, float *y) { kernel_q4_cols(w, wrb, 0, nb, a, 4, y); }
+VNNI static void cols4_q8_0(const char *w, size_t wrb, int64_t nb, const herd_a8x2 *a, float *y) { kernel_q8_cols(w, wrb, nb, a, 4, y); }
 #endif
 
 // MARK: - the driver
 
 typedef struct {
-    int wtype, path, flags;
-    const char *w;
-    size_t wrb;
-    int64_t k, n, m, nb;
+    int wtype, path;
+    int64_t k, m, nb;
     const float *x;
     int64_t ldx;
-    float *y;
-    int64_t ldy;
     void *xq;             // quantized activations (NULL: float or exact path)
     int64_t rows_per_q;   // quantization task size
-    int64_t nc, mc, n_chunks, m_chunks;
+    int n_outs;
+    herd_mm_out outs[HERD_MM_MAX_OUTS];
+    int64_t first_chunk[HERD_MM_MAX_OUTS + 1];  // output chunks of matrix o: first_chunk[o] ..< first_chunk[o + 1]
+    int64_t nc, mc, m_chunks;
 } mm_ctx;
 
 static void quantize_task(void *vctx, int t, int worker) {
@@ -293,7 +366,12 @@ static void matmul_task(void *vctx, int t, int worker) {
     (void)worker;
     mm_ctx *c = vctx;
     const int64_t ni = t / c->m_chunks, mi = t % c->m_chunks;
-    const int64_t n0 = ni * c->nc, n1 = n0 + c->nc < c->n ? n0 + c->nc : c->n;
+    int o = 0;
+    while (ni >= c->first_chunk[o + 1]) o++;
+    const herd_mm_out *out = &c->outs[o];
+    const char *w = out->w;
+    const size_t wrb = out->row_bytes;
+    const int64_t n0 = (ni - c->first_chunk[o]) * c->nc, n1 = n0 + c->nc < out->n ? n0 + c->nc : out->n;
     const int64_t m0 = mi * c->mc, m1 = m0 + c->mc < c->m ? m0 + c->mc : c->m;
 #ifdef HERD_X86
     if (c->path == PATH_VNNI && c->xq) {
@@ -301,50 +379,74 @@ static void matmul_task(void *vctx, int t, int worker) {
         const vnni_kernel *ks = c->wtype == HERD_Q4_1 ? kernels_q4_1 : c->wtype == HERD_Q4_0 ? kernels_q4_0 : kernels_q8_0;
         for (int64_t r = m0; r < m1; r += VNNI_ROWS) {
             const int64_t R = m1 - r < VNNI_ROWS ? m1 - r : VNNI_ROWS;
-            const vnni_kernel kern = ks[R];
             const herd_a8x2 *a = (const herd_a8x2 *)c->xq + r * np;
-            float *y = c->y + r * c->ldy;
-            for (int64_t j = n0; j < n1; j++) kern(c->w + (size_t)j * c->wrb, c->nb, a, np, y + j, c->ldy);
+            float *y = out->y + r * out->ldy;
+            int64_t j = n0;
+            if (R == 1) {  // one row (decode of one sequence): four weight rows at a time
+                void (*cols4)(const char *, size_t, int64_t, const herd_a8x2 *, float *) =
+                    c->wtype == HERD_Q4_1 ? cols4_q4_1 : c->wtype == HERD_Q4_0 ? cols4_q4_0 : cols4_q8_0;
+                for (; j + 4 <= n1; j += 4) cols4(w + (size_t)j * wrb, wrb, c->nb, a, y + j);
+            }
+            const vnni_kernel kern = ks[R];
+            for (; j < n1; j++) kern(w + (size_t)j * wrb, c->nb, a, np, y + j, out->ldy);
         }
         return;
     }
 #endif
     const herd_block_q8 *xq = c->xq ? (const herd_block_q8 *)c->xq + m0 * c->nb : NULL;
-    herd_matmul_rows(c->wtype, c->w, c->wrb, c->k, xq, c->x + m0 * c->ldx, c->ldx, m1 - m0,
-                     c->y + m0 * c->ldy, c->ldy, n0, n1, c->path != PATH_SCALAR);
+    herd_matmul_rows(c->wtype, w, wrb, c->k, xq, c->x + m0 * c->ldx, c->ldx, m1 - m0,
+                     out->y + m0 * out->ldy, out->ldy, n0, n1, c->path != PATH_SCALAR);
 }
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-void herd_matmul(herd_pool *pool, int wtype, const void *w, size_t w_row_bytes, int64_t k, int64_t n,
-                 const float *x, int64_t ldx, int64_t m, float *y, int64_t ldy, void *scratch, int flags) {
-    if (m <= 0 || n <= 0) return;
-    if (herd_is_kquant(wtype)) {  // Q4_K, Q6_K: kquants.c
-        herd_matmul_kquant(pool, wtype, w, w_row_bytes, k, n, x, ldx, m, y, ldy, scratch, flags);
+void herd_matmul_multi(herd_pool *pool, int wtype, int64_t k, const float *x, int64_t ldx, int64_t m,
+                       const herd_mm_out *outs, int n_outs, void *scratch, int flags) {
+    if (m <= 0 || n_outs <= 0) return;
+    if (herd_is_kquant(wtype)) {  // Q4_K, Q6_K: kquants.c, one product at a time
+        for (int o = 0; o < n_outs; o++)
+            herd_matmul_kquant(pool, wtype, outs[o].w, outs[o].row_bytes, k, outs[o].n, x, ldx, m, outs[o].y, outs[o].ldy,
+                               scratch, flags);
+        return;
+    }
+    if (n_outs > HERD_MM_MAX_OUTS) {  // more matrices than one region holds: in groups
+        herd_matmul_multi(pool, wtype, k, x, ldx, m, outs, HERD_MM_MAX_OUTS, scratch, flags);
+        herd_matmul_multi(pool, wtype, k, x, ldx, m, outs + HERD_MM_MAX_OUTS, n_outs - HERD_MM_MAX_OUTS, scratch, flags);
         return;
     }
     const int threads = herd_pool_threads(pool);
     const int quantized = wtype == HERD_Q4_0 || wtype == HERD_Q4_1 || wtype == HERD_Q8_0;
     mm_ctx c = {
-        .wtype = wtype, .path = pick_path(flags), .flags = flags, .w = w, .wrb = w_row_bytes, .k = k, .n = n,
-        .m = m, .nb = k / 32, .x = x, .ldx = ldx, .y = y, .ldy = ldy, .xq = NULL,
+        .wtype = wtype, .path = pick_path(flags), .k = k, .m = m, .nb = k / 32, .x = x, .ldx = ldx, .xq = NULL,
+        .n_outs = n_outs,
     };
+    int64_t n_total = 0;
+    for (int o = 0; o < n_outs; o++) { c.outs[o] = outs[o]; n_total += outs[o].n; }
+    if (n_total <= 0) return;
     if (quantized && !(flags & HERD_MM_EXACT)) {
         c.xq = (void *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
         c.rows_per_q = m < 16 * threads ? (m + threads - 1) / threads : 16;
         if (c.rows_per_q < 1) c.rows_per_q = 1;
         herd_pool_run(m >= 8 ? pool : NULL, (int)ceil_div(m, c.rows_per_q), quantize_task, &c);
     }
-    // Tasks: chunks of outputs x chunks of rows, enough of them to balance the threads.
+    // Tasks: chunks of outputs x chunks of rows, enough of them to balance the threads. A chunk never spans
+    // two matrices; the chunk size does not depend on which matrices share the region (only on their total).
     if (m <= 8) {
         c.mc = m;
-        c.nc = ceil_div(n, threads * 8);
+        c.nc = ceil_div(n_total, threads * 8);
         c.nc = ceil_div(c.nc, 16) * 16;
     } else {
         c.mc = 64;
         c.nc = 64;
     }
-    c.n_chunks = ceil_div(n, c.nc);
+    c.first_chunk[0] = 0;
+    for (int o = 0; o < n_outs; o++) c.first_chunk[o + 1] = c.first_chunk[o] + ceil_div(outs[o].n, c.nc);
     c.m_chunks = ceil_div(m, c.mc);
-    herd_pool_run(pool, (int)(c.n_chunks * c.m_chunks), matmul_task, &c);
+    herd_pool_run(pool, (int)(c.first_chunk[n_outs] * c.m_chunks), matmul_task, &c);
+}
+
+void herd_matmul(herd_pool *pool, int wtype, const void *w, size_t w_row_bytes, int64_t k, int64_t n,
+                 const float *x, int64_t ldx, int64_t m, float *y, int64_t ldy, void *scratch, int flags) {
+    const herd_mm_out out = {.w = w, .row_bytes = w_row_bytes, .n = n, .y = y, .ldy = ldy};
+    herd_matmul_multi(pool, wtype, k, x, ldx, m, &out, 1, scratch, flags);
 }

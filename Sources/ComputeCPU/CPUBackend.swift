@@ -35,7 +35,7 @@ final class HostBuffer {
 ///
 /// `@unchecked Sendable`: the only mutable state is the scratch arena, used inside one op at a time; the
 /// engine issues ops from one thread.
-public final class CPUBackend: ComputeBackend, @unchecked Sendable {
+public final class CPUBackend: MultiMatmulBackend, @unchecked Sendable {
     public let threads: Int
     /// Quantized weights times f32 activations (exact, slower) instead of 8-bit quantized activations.
     public let exactActivations: Bool
@@ -114,18 +114,39 @@ public final class CPUBackend: ComputeBackend, @unchecked Sendable {
     }
 
     public func matmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) {
-        let k = weight.rowLength, n = weight.rowCount
-        precondition(x.rowLength >= k && out.rowLength >= n, "matmul shapes: x \(x.shape), w \(weight.shape), out \(out.shape)")
-        let wtype = Int32(weight.dtype.rawValue)
+        fusedMatmuls(x, weights: CollectionOfOne(weight), rows: rows, into: CollectionOfOne(out))
+    }
+
+    /// Several products of the same activations in one C call (q/k/v, gate/up): the activations are quantized
+    /// once and all products share one pool region. Weights of different types or row lengths go one by one.
+    public func fusedMatmuls(_ x: Tensor, weights: [Tensor], rows: Int, into outs: [Tensor]) {
+        fusedMatmuls(x, weights: weights[...], rows: rows, into: outs[...])
+    }
+
+    private func fusedMatmuls<W: Collection<Tensor>, O: Collection<Tensor>>(_ x: Tensor, weights: W, rows: Int, into outs: O) {
+        precondition(weights.count == outs.count, "one output per weight")
+        guard let first = weights.first else { return }
+        let k = first.rowLength
+        guard weights.allSatisfy({ $0.dtype == first.dtype && $0.rowLength == k }) else {
+            for (w, out) in zip(weights, outs) { matmul(x, weight: w, rows: rows, into: out) }
+            return
+        }
+        precondition(x.rowLength >= k, "matmul shapes: x \(x.shape), w \(first.shape)")
+        let wtype = Int32(first.dtype.rawValue)
         let rowBytes = herd_row_bytes(wtype, Int64(k))
-        let xf = UnsafePointer(x.data.assumingMemoryBound(to: Float.self))
-        let y = out.data.assumingMemoryBound(to: Float.self)
         // Quantizing the activations, splitting rows and outputs into tasks and running them on the pool all
-        // happen in C (one call per matrix product).
-        let scratch = weight.dtype.isQuantized && !exactActivations ? scratch(bytes: herd_matmul_scratch_bytes(Int64(k), Int64(rows))) : nil
+        // happen in C (one call for the whole group).
+        let scratch = first.dtype.isQuantized && !exactActivations ? scratch(bytes: herd_matmul_scratch_bytes(Int64(k), Int64(rows))) : nil
         let flags = (useSIMD ? Int32(HERD_MM_SIMD) : 0) | (exactActivations ? Int32(HERD_MM_EXACT) : 0)
-        herd_matmul(workerPool(), wtype, weight.data, rowBytes, Int64(k), Int64(n), xf, Int64(x.rowLength), Int64(rows),
-                    y, Int64(out.rowLength), scratch, flags)
+        withUnsafeTemporaryAllocation(of: herd_mm_out.self, capacity: weights.count) { specs in
+            for (i, (w, out)) in zip(weights, outs).enumerated() {
+                precondition(out.rowLength >= w.rowCount, "matmul shapes: w \(w.shape), out \(out.shape)")
+                specs[i] = herd_mm_out(w: w.data, row_bytes: rowBytes, n: Int64(w.rowCount),
+                                       y: out.data.assumingMemoryBound(to: Float.self), ldy: Int64(out.rowLength))
+            }
+            herd_matmul_multi(workerPool(), wtype, Int64(k), x.data.assumingMemoryBound(to: Float.self), Int64(x.rowLength),
+                              Int64(rows), specs.baseAddress, Int32(specs.count), scratch, flags)
+        }
     }
 
     public func rope(_ x: Tensor, rows: Int, heads: Int, headDim: Int, positions: [Int32], rope: RoPE) {

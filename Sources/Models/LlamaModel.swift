@@ -68,6 +68,10 @@ public final class LlamaModel: LanguageModel {
     }
     let embedding: Tensor    // [vocab, hidden]
     let layers: [Layer]
+    /// Per layer [wq, wk, wv] and [gate, up]: products of the same activations, multiplied in one go where the
+    /// backend can (`matmuls`). Built once, so a step makes no arrays.
+    let qkvWeights: [[Tensor]]
+    let gateUpWeights: [[Tensor]]
     let finalNorm: Tensor    // [hidden]
     let output: Tensor       // [vocab, hidden] (the embedding when tied)
     /// Per-step activations and the output head's buffers (sized by logit rows, not batch rows: a
@@ -115,6 +119,8 @@ public final class LlamaModel: LanguageModel {
                          up: try load(p + "ffn_up.weight", [c.intermediateSize, c.hiddenSize]),
                          down: try load(p + "ffn_down.weight", [c.hiddenSize, c.intermediateSize]))
         }
+        qkvWeights = layers.map { [$0.wq, $0.wk, $0.wv] }
+        gateUpWeights = layers.map { [$0.gate, $0.up] }
         finalNorm = try load("output_norm.weight", [c.hiddenSize])
         output = c.tiedEmbeddings ? embedding : try load("output.weight", [c.vocabularySize, c.hiddenSize])
         var rope = RoPE.standard(headDim: c.headDim, theta: c.ropeTheta, interleaved: true)
@@ -133,6 +139,7 @@ public final class LlamaModel: LanguageModel {
     final class Workspace {
         let rows: Int
         let x, h, q, k, v, attn, gate, up: Tensor
+        let qkv, gateUp: [Tensor]
         init(backend: any ComputeBackend, config c: LlamaConfig, rows: Int) {
             self.rows = rows
             x = backend.zeros([rows, c.hiddenSize])
@@ -143,6 +150,8 @@ public final class LlamaModel: LanguageModel {
             attn = backend.zeros([rows, c.heads * c.headDim])
             gate = backend.zeros([rows, c.intermediateSize])
             up = backend.zeros([rows, c.intermediateSize])
+            qkv = [q, k, v]
+            gateUp = [gate, up]
         }
     }
 
@@ -171,9 +180,7 @@ public final class LlamaModel: LanguageModel {
         for (index, layer) in layers.enumerated() {
             // attention block
             b.rmsNorm(w.x, weight: layer.attentionNorm, eps: c.rmsEpsilon, rows: rows, into: w.h)
-            b.matmul(w.h, weight: layer.wq, rows: rows, into: w.q)
-            b.matmul(w.h, weight: layer.wk, rows: rows, into: w.k)
-            b.matmul(w.h, weight: layer.wv, rows: rows, into: w.v)
+            b.matmuls(w.h, weights: qkvWeights[index], rows: rows, into: w.qkv)
             b.rope(w.q, rows: rows, heads: c.heads, headDim: c.headDim, positions: positions, rope: rope)
             b.rope(w.k, rows: rows, heads: c.kvHeads, headDim: c.headDim, positions: positions, rope: rope)
             b.storeKV(keys: w.k, values: w.v, cache: cache, layer: index, batch: batch)
@@ -183,8 +190,10 @@ public final class LlamaModel: LanguageModel {
             b.add(w.x, w.h, rows: rows)
             // MLP block
             b.rmsNorm(w.x, weight: layer.mlpNorm, eps: c.rmsEpsilon, rows: rows, into: w.h)
-            b.swigluMLP(w.h, gate: layer.gate, up: layer.up, down: layer.down, rows: rows,
-                        gateBuffer: w.gate, upBuffer: w.up, into: w.h)
+            // SwiGLU: gate and up in one fused product, the activation into the gate buffer, then down.
+            b.matmuls(w.h, weights: gateUpWeights[index], rows: rows, into: w.gateUp)
+            b.swiglu(gate: w.gate, up: w.up, rows: rows, into: w.gate)
+            b.matmul(w.gate, weight: layer.down, rows: rows, into: w.h)
             b.add(w.x, w.h, rows: rows)
         }
         guard !logitRows.isEmpty else { return [] }

@@ -36,7 +36,7 @@ struct MatmulKernelTests {
     func simdMatchesScalarTwin(type: DType) {
         var rng = RNG(state: UInt64.random(in: 1...UInt64.max))
         let seed = rng.state
-        for (k, n, rows) in [(32, 7, 1), (96, 33, 3), (288, 50, 9), (576, 64, 5), (1536, 19, 17)] {
+        for (k, n, rows) in [(32, 7, 1), (96, 33, 3), (576, 50, 1), (288, 50, 9), (576, 64, 5), (1536, 19, 17)] {
             let weights = KernelTests.randomWeights(type, rows: n, k: k, &rng)
             let x = KernelTests.randomFloats(rows * k, &rng, scale: 2)
             let simd = Self.matmul(type, weights: weights, n: n, k: k, x: x, rows: rows, threads: 2, simd: true)
@@ -81,6 +81,46 @@ struct MatmulKernelTests {
         let shifted = Self.matmul(type, weights: weights, n: n, k: k, x: Array(x[(3 * k)...]), rows: rows - 3, threads: 3, simd: true)
         for i in 0..<shifted.count {
             #expect(shifted[i].bitPattern == batch[3 * n + i].bitPattern, "seed \(seed) \(type) shifted [\(i)]")
+        }
+    }
+
+    /// Several matrices in one call (q/k/v, gate/up): each output has the bits of its own herd_matmul, on every
+    /// path (the one-row kernel that takes four weight rows at a time included), and matches the scalar twin.
+    @Test(arguments: [DType.q4_0, .q4_1, .q8_0])
+    func multiMatmulMatchesSeparateProducts(type: DType) {
+        var rng = RNG(state: UInt64.random(in: 1...UInt64.max))
+        let seed = rng.state
+        let k = 320, sizes = [37, 64, 6]
+        let weights = sizes.map { KernelTests.randomWeights(type, rows: $0, k: k, &rng) }
+        let rowBytes = herd_row_bytes(Int32(type.rawValue), Int64(k))
+        for rows in [1, 2, 9] {
+            let x = KernelTests.randomFloats(rows * k, &rng, scale: 2)
+            for simd in [true, false] {
+                let pool = herd_pool_create(2)
+                defer { herd_pool_destroy(pool) }
+                let scratch = UnsafeMutableRawPointer.allocate(byteCount: herd_matmul_scratch_bytes(Int64(k), Int64(rows)), alignment: 64)
+                defer { scratch.deallocate() }
+                var outs = sizes.map { [Float](repeating: .nan, count: rows * $0) }
+                let flags = simd ? Int32(HERD_MM_SIMD) : 0
+                // Raw buffers: the C call holds every weight and output pointer at once.
+                let w = weights.map { bytes in
+                    let p = UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 64)
+                    bytes.withUnsafeBytes { p.copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+                    return p
+                }
+                let y = sizes.map { UnsafeMutablePointer<Float>.allocate(capacity: rows * $0) }
+                defer { w.forEach { $0.deallocate() }; y.forEach { $0.deallocate() } }
+                let specs = sizes.indices.map { i in
+                    herd_mm_out(w: w[i], row_bytes: rowBytes, n: Int64(sizes[i]), y: y[i], ldy: Int64(sizes[i]))
+                }
+                herd_matmul_multi(pool, Int32(type.rawValue), Int64(k), x, Int64(k), Int64(rows), specs, Int32(specs.count), scratch, flags)
+                for i in sizes.indices { outs[i] = Array(UnsafeBufferPointer(start: y[i], count: rows * sizes[i])) }
+                for (i, n) in sizes.enumerated() {
+                    let alone = Self.matmul(type, weights: weights[i], n: n, k: k, x: x, rows: rows, threads: 2, simd: simd)
+                    #expect(alone.map(\.bitPattern) == outs[i].map(\.bitPattern),
+                            "seed \(seed) \(type) rows \(rows) simd \(simd) matrix \(i)")
+                }
+            }
         }
     }
 

@@ -103,6 +103,16 @@ void herd_matmul(herd_pool *pool, int wtype, const void *w, size_t w_row_bytes, 
                  const float *x, int64_t ldx, int64_t m, float *y, int64_t ldy,
                  void *scratch, int flags);
 
+// One matrix of a herd_matmul_multi call: W (n rows of k elements, row_bytes apart) and its outputs
+// y[r * ldy + j].
+typedef struct { const void *w; size_t row_bytes; int64_t n; float *y; int64_t ldy; } herd_mm_out;
+enum { HERD_MM_MAX_OUTS = 4 };
+// Several matrices of one weight type and row length times the same activations (q/k/v, gate/up): x is
+// quantized once and all the products run in one pool region (a decoded token pays one handoff, not three).
+// Every output has the bits herd_matmul would give it.
+void herd_matmul_multi(herd_pool *pool, int wtype, int64_t k, const float *x, int64_t ldx, int64_t m,
+                       const herd_mm_out *outs, int n_outs, void *scratch, int flags);
+
 // Grouped-query attention for one token row and one KV head: the `group` query heads at q (head_dim apart,
 // written to out likewise) share the keys/values at k_base/v_base + slots[j] * kv_stride. scores: scratch
 // of group * n_ctx floats. Per head the same arithmetic as group == 1.
