@@ -12,6 +12,9 @@ public enum FP8Encoding: Sendable, Equatable {
     case e4m3fn
     case e4m3fnuz
 
+    /// The exponent bias: 7 in FN, 8 in FNUZ (the GPU kernels take it as an argument).
+    public var exponentBias: Int { self == .e4m3fn ? 7 : 8 }
+
     /// The value of `byte` in this encoding.
     public func decode(_ byte: UInt8) -> Float {
         let negative = byte & 0x80 != 0
@@ -21,7 +24,7 @@ public enum FP8Encoding: Sendable, Equatable {
         case .e4m3fnuz where byte == 0x80: return .nan
         default: break
         }
-        let bias = self == .e4m3fn ? 7 : 8
+        let bias = exponentBias
         // Subnormals (exponent 0): mantissa/8 * 2^(1 - bias); normals: (1 + mantissa/8) * 2^(exponent - bias).
         let magnitude = exponent == 0
             ? mantissa / 8 * Float(sign: .plus, exponent: 1 - bias, significand: 1)

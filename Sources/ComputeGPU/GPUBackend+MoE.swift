@@ -85,7 +85,7 @@ extension GPUBackend {
     /// y[s] = W_e x[s] for every expert's slots, one launch. Decode-sized steps (`rows` <= 64: a few slots
     /// per expert) take the warp-per-output kernel, larger ones the 64 x 64 tiles.
     private func grouped(_ e: GPUExperts, weights: UnsafeMutableRawPointer, n: Int, k: Int, x: Tensor, y: Tensor, offsets: Tensor, rows: Int) {
-        let bias = driver.fp8Encoding == .e4m3fn ? 7 : 8
+        let bias = driver.fp8Encoding.exponentBias
         let scalesOffset = e.dtype == .f8_e4m3 ? FP8Layout(rows: n, columns: k).scalesOffset : 0
         let vector = e.dtype == .f8_e4m3 ? 16 : 8
         if rows <= 64 && e.dtype != .f32 && k % vector == 0 && x.rowLength % 4 == 0 {

@@ -92,7 +92,7 @@ extension GPUBackend {
 
     public func matmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) {
         let n = weight.rowCount, k = weight.rowLength
-        let bias = driver.fp8Encoding == .e4m3fn ? 7 : 8
+        let bias = driver.fp8Encoding.exponentBias
         // Decode-shaped products stream each weight row once with 16-byte loads (herd_gemv_*).
         let vector = weight.dtype == .f8_e4m3 ? 16 : 8
         if rows <= 8 && [.f16, .bf16, .f8_e4m3].contains(weight.dtype) && k % vector == 0 && x.rowLength % 4 == 0 {

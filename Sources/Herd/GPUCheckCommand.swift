@@ -58,23 +58,26 @@ struct GPUCheck: ParsableCommand {
         // Kernel twins.
         let rows = 7, width = 256
         let x = randoms(rows * width)
-        for (name, dtype) in [("matmul f32", DType.f32), ("matmul f16", .f16), ("matmul bf16", .bf16)] {
-            let n = 96
-            let w = randoms(n * width, 0.1)
-            var bytes: [UInt8]
-            switch dtype {
-            case .f32: bytes = w.withUnsafeBytes { Array($0) }
-            case .f16: bytes = w.map { herdHalf($0) }.withUnsafeBytes { Array($0) }
-            default: bytes = w.map { UInt16($0.bitPattern >> 16) }.withUnsafeBytes { Array($0) }
+        // Rows <= 8 take the decode kernels (herd_gemv_*), more rows the tiled ones: both, every float type.
+        for dtype in [DType.f32, .f16, .bf16] {
+            for rowCount in [rows, 13] {
+                let n = 96
+                let w = randoms(n * width, 0.1), xs = randoms(rowCount * width)
+                var bytes: [UInt8]
+                switch dtype {
+                case .f32: bytes = w.withUnsafeBytes { Array($0) }
+                case .f16: bytes = w.map { herdHalf($0) }.withUnsafeBytes { Array($0) }
+                default: bytes = w.map { UInt16($0.bitPattern >> 16) }.withUnsafeBytes { Array($0) }
+                }
+                var outs: [[Float]] = []
+                for b in [cpu as any ComputeBackend, gpu] {
+                    let wt = try bytes.withUnsafeBytes { try b.weight(HostTensor(name: "w", dtype: dtype, shape: [n, width], bytes: $0, owner: cpu)) }
+                    let xt = load(b, xs, [rowCount, width]), yt = b.zeros([rowCount, n])
+                    b.matmul(xt, weight: wt, rows: rowCount, into: yt)
+                    outs.append(b.read(yt, rows: rowCount))
+                }
+                compare("matmul \(dtype.description.lowercased()) (\(rowCount) rows)", outs[1], outs[0], tolerance: 1e-5)
             }
-            var outs: [[Float]] = []
-            for b in [cpu as any ComputeBackend, gpu] {
-                let wt = try bytes.withUnsafeBytes { try b.weight(HostTensor(name: "w", dtype: dtype, shape: [n, width], bytes: $0, owner: cpu)) }
-                let xt = load(b, x, [rows, width]), yt = b.zeros([rows, n])
-                b.matmul(xt, weight: wt, rows: rows, into: yt)
-                outs.append(b.read(yt, rows: rows))
-            }
-            compare(name, outs[1], outs[0], tolerance: 1e-5)
         }
         do {
             let w = randoms(width).map { $0 + 1 }
@@ -134,20 +137,6 @@ struct GPUCheck: ParsableCommand {
             compare("swiglu + add + scale + scatter-add", outs[1], outs[0], tolerance: 1e-5)
         }
 
-        // Rows <= 8 take the decode kernels (herd_gemv_*), more rows the tiled ones: both, every weight type.
-        for (name, dtype, rowCount) in [("matmul bf16 (13 rows)", DType.bf16, 13), ("matmul f16 (13 rows)", .f16, 13)] {
-            let n = 80
-            let w = randoms(n * width, 0.1), xs = randoms(rowCount * width)
-            let bytes = dtype == .f16 ? w.map { herdHalf($0) } : w.map { UInt16($0.bitPattern >> 16) }
-            var outs: [[Float]] = []
-            for b in [cpu as any ComputeBackend, gpu] {
-                let wt = try bytes.withUnsafeBytes { try b.weight(HostTensor(name: "w", dtype: dtype, shape: [n, width], bytes: $0, owner: cpu)) }
-                let xt = load(b, xs, [rowCount, width]), yt = b.zeros([rowCount, n])
-                b.matmul(xt, weight: wt, rows: rowCount, into: yt)
-                outs.append(b.read(yt, rows: rowCount))
-            }
-            compare(name, outs[1], outs[0], tolerance: 1e-5)
-        }
         for rowCount in [1, 7, 13] {
             // FP8 E4M3 with per-row scales against an exact host product (the CPU twin stores BF16).
             let n = 72
