@@ -7,7 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-if ! hipcc --genco --offload-arch=gfx90a -O3 -x hip Sources/CHerdGPU/kernels/herd_kernels.cu -o "$out/herd_kernels.hsaco" \
+# The tree's parts, concatenated in the order the backend compiles them (scripts/kernel-parts.sh).
+parts=$(scripts/kernel-parts.sh)
+cat $parts > "$out/tree.cu"
+if ! hipcc --genco --offload-arch=gfx90a -O3 -x hip -I Sources/CHerdGPU/kernels "$out/tree.cu" -o "$out/herd_kernels.hsaco" \
      -Rpass-analysis=kernel-resource-usage > "$out/log" 2>&1; then
   grep -v "rocm_agent_enumerator\|^Traceback\|^  File\|^    \|main()" "$out/log" >&2 || true
   echo "hip-check: the kernel tree does not compile as HIP (see above)" >&2

@@ -4,6 +4,7 @@ vendor header passed as an in-memory include), and prints the log. For kernel wo
 without rebuilding herd: python3 scripts/nvrtc-check.py [sm_90]"""
 import ctypes
 import glob
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,7 +21,9 @@ for name in candidates:
 if lib is None:
     sys.exit("NVRTC not found")
 prog = ctypes.c_void_p()
-src = (root / "herd_kernels.cu").read_bytes()
+# The tree's parts, concatenated in the order the backend compiles them.
+parts = subprocess.run([str(root.parent.parent.parent / "scripts/kernel-parts.sh")], check=True, capture_output=True, text=True).stdout.split()
+src = b"\n".join(Path(p).read_bytes() for p in parts)
 hdr = (root / "vendor.h").read_bytes()
 headers = (ctypes.c_char_p * 1)(hdr)
 names = (ctypes.c_char_p * 1)(b"vendor.h")

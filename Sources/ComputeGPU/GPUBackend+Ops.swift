@@ -3,7 +3,7 @@ import Compute
 
 /// The model ops as kernel launches, the same on every vendor. Each op's CPU twin is the same-named op of
 /// `CPUBackend`. An op stages its small host arrays (`stage`), then launches a kernel by name with its
-/// grid, block and arguments in the kernel's parameter order (see `GPUBackend.kernelNames`).
+/// grid, block and arguments in the kernel's parameter order (see `GPUBackend.kernelNames(vendor:)`).
 extension GPUBackend {
     public func weight(_ host: HostTensor) throws -> Tensor {
         let rows = host.shape.count == 1 ? 1 : host.shape.dropLast().reduce(1, *)

@@ -32,9 +32,15 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     public var fp8AsBF16 = false
 
     /// Every kernel the ops launch, looked up once at start so that a missing one fails there.
-    /// Adding a kernel: write it in kernels/herd_kernels.cu (`HERD_KERNEL`), add its name here, and launch
-    /// it from an op in GPUBackend+Ops.swift with `launch(name, grid:, block:, [arguments in order])`.
-    static let kernelNames = [
+    /// Adding a kernel: write it in a part of the kernel tree (`HERD_KERNEL`; parts listed in
+    /// Sources/CHerdGPU/gpu.c), add its name to that part's list, and launch it from an op with
+    /// `launch(name, grid:, block:, [arguments in order])`.
+    static func kernelNames(vendor: String) -> [String] {
+        coreKernelNames + attentionKernelNames + samplingKernelNames + (vendor == "cuda" ? mmaKernelNames : [])
+    }
+
+    /// herd_kernels.cu
+    static let coreKernelNames = [
         "herd_embed_f32", "herd_rms_norm", "herd_gemm_f32", "herd_gemm_f16", "herd_gemm_bf16", "herd_gemm_fp8", "herd_rope",
         "herd_store_kv", "herd_attention", "herd_swiglu", "herd_add", "herd_gather_rows", "herd_scatter_add_rows",
         "herd_scale_rows", "herd_gemv_bf16", "herd_gemv_f16", "herd_gemv_fp8", "herd_embed_16",
@@ -49,7 +55,7 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
         currentThread = pthread_self()
         totalMemory = try driver.memoryInfo().total
         let module = try driver.loadModule(KernelCache.codeObject(for: driver))
-        for name in Self.kernelNames {
+        for name in Self.kernelNames(vendor: driver.vendor) {
             functions[name] = try driver.function(name, in: module)
         }
     }

@@ -8,13 +8,21 @@ import Foundation
 /// `$HERD_CACHE/kernels/herd-<source hash>-<compiler><version>-<arch>.<cubin|hsaco>`, so a change of
 /// source, compiler or GPU compiles afresh.
 enum KernelCache {
+    /// The tree's files in compilation order, concatenated into one source (as Sources/CHerdGPU/gpu.c
+    /// embeds them; a test keeps the two lists equal).
+    static let parts = ["herd_kernels.cu", "herd_attention.cu", "herd_mma.cu", "herd_sampling.cu"]
+
     /// The kernel source and its vendor header.
     static func source() throws(GPUError) -> (source: String, header: String) {
         if let dir = ProcessInfo.processInfo.environment["HERD_GPU_KERNELS_DIR"] {
-            guard let s = try? String(contentsOfFile: dir + "/herd_kernels.cu", encoding: .utf8),
-                  let h = try? String(contentsOfFile: dir + "/vendor.h", encoding: .utf8)
-            else { throw GPUError("HERD_GPU_KERNELS_DIR=\(dir): herd_kernels.cu or vendor.h cannot be read") }
-            return (s, h)
+            var texts: [String] = []
+            for name in parts + ["vendor.h"] {
+                guard let text = try? String(contentsOfFile: dir + "/" + name, encoding: .utf8) else {
+                    throw GPUError("HERD_GPU_KERNELS_DIR=\(dir): \(name) cannot be read")
+                }
+                texts.append(text)
+            }
+            return (texts.dropLast().joined(separator: "\n"), texts.last!)
         }
         return (String(cString: herd_gpu_kernels_source()), String(cString: herd_gpu_vendor_header()))
     }

@@ -44,7 +44,7 @@ import Testing
         let image = try compiler.compile(source: source, header: header, architecture: "gfx90a:sramecc+:xnack-")
         #expect(image.starts(with: [0x7f, 0x45, 0x4c, 0x46]), "an AMDGPU code object is an ELF file")
         let text = String(decoding: image, as: UTF8.self)
-        for name in GPUBackend.kernelNames {
+        for name in GPUBackend.kernelNames(vendor: "hip") {
             #expect(text.contains(name), "kernel \(name) missing from the code object")
         }
     }
@@ -74,6 +74,23 @@ import Testing
                                          architecture: "gfx942:sramecc+:xnack-", extension: "hsaco", directory: "/c"))
         #expect(base != KernelCache.path(source: "a", header: "h", compilerVersion: "hiprtc6.2-hip60241134",
                                          architecture: "gfx90a:sramecc+:xnack-", extension: "hsaco", directory: "/c"))
+    }
+
+    /// gpu.c embeds the parts in the order `HERD_GPU_KERNELS_DIR` reads them, so both give the same source.
+    @Test func theEmbeddedTreeAndTheKernelsDirectoryAgree() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources/CHerdGPU").standardized.path
+        let gpuC = try String(contentsOfFile: dir + "/gpu.c", encoding: .utf8)
+        let embedded = gpuC.split(separator: "\n").compactMap { line -> String? in
+            guard line.hasPrefix("#embed \"kernels/"), !line.contains("vendor.h") else { return nil }
+            return String(line.dropFirst("#embed \"kernels/".count).dropLast())
+        }
+        #expect(embedded == KernelCache.parts)
+        setenv("HERD_GPU_KERNELS_DIR", dir + "/kernels", 1)
+        defer { unsetenv("HERD_GPU_KERNELS_DIR") }
+        let fromFiles = try KernelCache.source()
+        unsetenv("HERD_GPU_KERNELS_DIR")
+        let fromBinary = try KernelCache.source()
+        #expect(fromFiles.source == fromBinary.source && fromFiles.header == fromBinary.header)
     }
 
     @Test func aCachedCodeObjectIsNotCompiledAgain() throws {

@@ -1,0 +1,6 @@
+import Compute
+
+extension GPUBackend {
+    /// herd_mma.cu (CUDA only: tensor-core instructions)
+    static let mmaKernelNames: [String] = []
+}

@@ -1,0 +1,6 @@
+import Compute
+
+extension GPUBackend {
+    /// herd_sampling.cu
+    static let samplingKernelNames: [String] = []
+}
