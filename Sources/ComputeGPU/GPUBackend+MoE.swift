@@ -102,6 +102,8 @@ extension GPUBackend {
             }
             return
         }
+        if tensorCoreGrouped(dtype: e.dtype, count: e.count, weights: weights, scalesOffset: scalesOffset, n: n, k: k, x: x, y: y,
+                             offsets: offsets) { return }
         let grid = ((n + 63) / 64, e.count)
         switch e.dtype {
         case .f8_e4m3:

@@ -110,6 +110,7 @@ extension GPUBackend {
             }
             return
         }
+        if tensorCoreMatmul(x, weight: weight, rows: rows, into: out) { return }
         let grid = ((n + 63) / 64, (rows + 63) / 64)
         switch weight.dtype {
         case .f8_e4m3:

@@ -30,6 +30,10 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// Load FP8 checkpoint weights as the CPU backend does (BF16 of value x scale) instead of keeping FP8:
     /// for exact comparisons of the two engines on FP8 models.
     public var fp8AsBF16 = false
+    /// How activations enter the tensor-core products of BF16/FP8 weights (NVIDIA sm_80+; GPUBackend+MMA.swift).
+    public var tensorCoreActivations = TensorCoreActivations.f32
+    /// When set, every launch is timed on its own (GPUBackend+Profile.swift); nil in normal runs.
+    public var profile: KernelProfile?
 
     /// Every kernel the ops launch, looked up once at start so that a missing one fails there.
     /// Adding a kernel: write it in a part of the kernel tree (`HERD_KERNEL`; parts listed in
@@ -127,11 +131,14 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
         }
         guard grid.0 > 0 && grid.1 > 0 else { return }
         guard let function = functions[name] else { preconditionFailure("kernel \(name) is not in GPUBackend.kernelNames") }
-        params.withUnsafeMutableBufferPointer { buffer in
-            do { try driver.launch(function, grid: (grid.0, grid.1), block: block, parameters: buffer.baseAddress!) } catch {
-                preconditionFailure("\(driver.vendor): launch of \(name): \(error)")
+        let run = {
+            params.withUnsafeMutableBufferPointer { buffer in
+                do { try self.driver.launch(function, grid: (grid.0, grid.1), block: block, parameters: buffer.baseAddress!) } catch {
+                    preconditionFailure("\(self.driver.vendor): launch of \(name): \(error)")
+                }
             }
         }
+        if let profile { profiled(name, profile, run) } else { run() }
     }
 
     // MARK: memory

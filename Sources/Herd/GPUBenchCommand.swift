@@ -1,5 +1,6 @@
 import ArgumentParser
 import Compute
+import ComputeGPU
 import Engine
 import Foundation
 import Models
@@ -23,6 +24,8 @@ struct GPUBench: ParsableCommand {
     var prefillTokens = 2048
     @Option(name: .long, help: "Timed steps per scenario (median reported), after one warm-up.")
     var steps = 10
+    @Flag(name: .long, help: "After each scenario, one more step with every kernel timed on its own: a table of each kernel's share.")
+    var profile = false
 
     func run() throws {
         let loaded = try modelOptions.load()
@@ -34,6 +37,7 @@ struct GPUBench: ParsableCommand {
         print("| scenario              | step ms | tokens/s  | GB read/step | GB/s   | TFLOP/step | TF/s   |")
         print("|-----------------------|---------|-----------|--------------|--------|------------|--------|")
         let matrixBytes = Self.matrixBytes(model)
+        var profiles: [(String, Double, KernelProfile?)] = []
         for b in batch where b > 0 {
             let slots = b * (context + 1)
             let cache = model.makeKVCache(slots: slots)
@@ -65,6 +69,11 @@ struct GPUBench: ParsableCommand {
             let flops = 2 * Double(b) * Double(matrixBytes.activeParameters) + Self.attentionFLOPs(c, rows: b, context: context + 1)
             print(String(format: "| decode %3d x ctx %-5d | %7.2f | %9.1f | %12.3f | %6.0f | %10.3f | %6.1f |", b, context, t * 1e3, Double(b) / t,
                          bytes / 1e9, bytes / t / 1e9, flops / 1e12, flops / t / 1e12))
+            if profile {
+                profiles.append(("decode \(b) x ctx \(context)", t, profileStep(model) {
+                    _ = model.forward(tokens: tokens, batch: attentionBatch, cache: cache, logitRows: Array(0..<b), routing: routing)
+                }))
+            }
         }
         if prefillTokens > 0 {
             let n = prefillTokens
@@ -85,6 +94,39 @@ struct GPUBench: ParsableCommand {
             let bytes = Double(matrixBytes.nonExpert + matrixBytes.perExpert * c.experts * c.moeLayerIndices.count)
             print(String(format: "| prefill %-5d         | %7.1f | %9.1f | %12.3f | %6.0f | %10.3f | %6.1f |", n, t * 1e3, Double(n) / t,
                          bytes / 1e9, bytes / t / 1e9, flops / 1e12, flops / t / 1e12))
+            if profile {
+                profiles.append(("prefill \(n)", t, profileStep(model) {
+                    _ = model.forward(tokens: tokens, batch: .contiguous(start: 0, count: n), cache: cache, logitRows: [n - 1])
+                }))
+            }
+        }
+        Self.printProfiles(profiles)
+    }
+
+    /// One more step with every launch timed on its own (nil when the backend is not a GPU).
+    func profileStep(_ model: Llama4Model, _ step: () -> Void) -> KernelProfile? {
+        guard let gpu = model.backend as? GPUBackend else { return nil }
+        let profile = KernelProfile()
+        gpu.profile = profile
+        step()
+        gpu.profile = nil
+        return profile
+    }
+
+    /// Each profiled scenario's kernels by device time: share of the kernels' sum, and that sum against the
+    /// scenario's normal step time (the rest is host work and gaps between launches).
+    static func printProfiles(_ profiles: [(String, Double, KernelProfile?)]) {
+        for (scenario, stepSeconds, profile) in profiles {
+            guard let profile else { print("\n\(scenario): no kernel profile (not a GPU backend)"); continue }
+            let total = profile.totalSeconds
+            print(String(format: "\n%@: kernels %.2f ms of a %.2f ms step (%.0f%%; the rest is host work and launch gaps)", scenario,
+                         total * 1e3, stepSeconds * 1e3, 100 * total / stepSeconds))
+            print("| kernel                    | launches | ms      | share  |")
+            print("|---------------------------|----------|---------|--------|")
+            for e in profile.byTime.prefix(14) {
+                let name = e.name.padding(toLength: max(25, e.name.count), withPad: " ", startingAt: 0)
+                print("| \(name) |" + String(format: " %8d | %7.3f | %5.1f%% |", e.launches, e.seconds * 1e3, 100 * e.seconds / total))
+            }
         }
     }
 

@@ -19,6 +19,8 @@ struct GPUCheck: ParsableCommand {
     var prompt = "The capital of France is"
     @Option(name: .long, help: "Greedy tokens to compare.")
     var tokens = 16
+    @Option(name: .long, help: "Also compare the last logits after a prompt of this many tokens (the prompt's ids repeated): batched prefill through the tensor-core and grouped-expert products; 0 skips.")
+    var prefillTokens = 160
     @Option(name: .long, help: "GPU to check: auto (HIP, else CUDA), cuda or hip.")
     var device: DeviceChoice = .auto
 
@@ -162,6 +164,46 @@ struct GPUCheck: ParsableCommand {
             gpu.matmul(xt, weight: wt, rows: rowCount, into: yt)
             compare("matmul fp8 \(fp8Bias == .e4m3fn ? "e4m3fn" : "e4m3fnuz") (\(rowCount) rows)", gpu.read(yt, rows: rowCount), reference, tolerance: 1e-5)
         }
+        if gpu.hasTensorCoreKernels {
+            // Tensor-core products (herd_mma.cu) of every activation precision against an exact host product of
+            // the activations as the kernel splits them; 100 rows (two row tiles), outputs not a multiple of 64.
+            let m = 100, n = 200, k = 320
+            let xs = randoms(m * k, 4)
+            let w16 = randoms(n * k, 0.1).map { UInt16($0.bitPattern >> 16) }
+            var f8 = (0..<(n * k)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            for i in f8.indices where f8[i] & 0x7f == 0x7f { f8[i] = 0x38 }
+            let scales = (0..<n).map { _ in Float.random(in: 0.001...0.01, using: &rng) }
+            let bf16 = try w16.withUnsafeBytes { try gpu.weight(HostTensor(name: "w", dtype: .bf16, shape: [n, k], bytes: $0, owner: cpu)) }
+            let fp8 = try f8.withUnsafeBytes { b in
+                try scales.withUnsafeBytes { s in
+                    try gpu.weight(HostTensor(name: "w", dtype: .f8_e4m3, shape: [n, k], bytes: b, owner: cpu),
+                                   rowScales: HostTensor(name: "w_scale", dtype: .f32, shape: [n, 1], bytes: s, owner: cpu))
+                }
+            }
+            let xt = load(gpu, xs, [m, k]), yt = gpu.zeros([m, n])
+            for precision in [TensorCoreActivations.f32, .bf16x2, .bf16] {
+                let split = xs.map { TensorCoreActivations.split($0, terms: precision.terms) }
+                for (name, wt) in [("bf16", bf16), ("fp8", fp8)] {
+                    var reference = [Float](repeating: 0, count: m * n)
+                    for r in 0..<m {
+                        for o in 0..<n {
+                            var acc: Double = 0
+                            for i in 0..<k {
+                                let wv = name == "bf16" ? Float(bitPattern: UInt32(w16[o * k + i]) << 16) : FP8Encoding.e4m3fn.decode(f8[o * k + i])
+                                acc += Double(wv) * Double(split[r * k + i])
+                            }
+                            reference[r * n + o] = Float(name == "bf16" ? acc : acc * Double(scales[o]))
+                        }
+                    }
+                    gpu.tensorCoreActivations = precision
+                    gpu.matmul(xt, weight: wt, rows: m, into: yt)
+                    compare("tensor-core matmul \(name), \(precision.rawValue) activations (\(m) rows)", gpu.read(yt, rows: m), reference, tolerance: 1e-5)
+                }
+            }
+            gpu.tensorCoreActivations = .f32
+        } else {
+            print("skip tensor-core matmul: \(gpu.driver.vendor) \(gpu.driver.architecture) has no tensor-core kernels in Herd yet")
+        }
         do {
             // Synthetic weights: the device's generator gives the host's bits (BF16 rows gathered by embed,
             // FP8 columns picked by one-hot rows), and 16-bit embedding gathers.
@@ -228,6 +270,14 @@ struct GPUCheck: ParsableCommand {
                 print("     logits: \(cpuLogits.count) values, top id \(top) (\(cpuLogits[top]) cpu, \(gpuLogits[top]) gpu)")
             }
             record("model greedy tokens", cpuTokens == gpuTokens, "cpu \(cpuTokens.prefix(8)) gpu \(gpuTokens.prefix(8))")
+            if prefillTokens > ids.count {
+                let count = min(prefillTokens, onCPU.model.contextLength)
+                let long = (0..<count).map { ids[$0 % ids.count] }
+                func last(_ m: any LanguageModel) -> [Float] {
+                    m.forward(tokens: long, batch: .contiguous(start: 0, count: count), cache: m.makeKVCache(slots: count), logitRows: [count - 1])
+                }
+                compare("model logits after a \(count)-token prefill (\(onCPU.name))", last(onGPU.model), last(onCPU.model), tolerance: 2e-3)
+            }
             // Native FP8 products are exact in f32 where the CPU's BF16 copy rounds each weight (2^-9): they
             // differ by that rounding only, so a looser bound.
             let native = try ModelLoader.load(path: path, backend: gpu)

@@ -19,6 +19,9 @@ struct ModelOptions: ParsableArguments {
     @Flag(name: .long, help: "CPU: multiply quantized weights with f32 activations (exact, slower) instead of 8-bit ones.")
     var exactActivations = false
 
+    @Option(name: .long, help: "GPU: how activations enter tensor-core products of BF16/FP8 weights: f32 (3 BF16 terms, exact), bf16x2, bf16 (as vLLM), off (CUDA cores).")
+    var tensorCoreActivations: TensorCoreActivations = .f32
+
     func validate() throws {
         if let t = threads, t < 1 || t > 1024 { throw ValidationError("--threads must be between 1 and 1024, got \(t)") }
     }
@@ -27,14 +30,19 @@ struct ModelOptions: ParsableArguments {
         switch device {
         case .cpu: return CPUBackend(threads: threads, exactActivations: exactActivations)
         case .cuda, .hip:
-            do { return try device.gpuBackend() } catch { throw CLIError("--device \(device.rawValue): \(error)") }
+            do { return try configured(device.gpuBackend()) } catch { throw CLIError("--device \(device.rawValue): \(error)") }
         case .auto:
             // A GPU where one starts (HIP first: the target nodes are MI300X); otherwise the CPU (why no GPU
             // started is not an error on a CPU-only machine).
-            if let gpu = try? GPUBackend.hip() { return gpu }
-            if let gpu = try? GPUBackend.cuda() { return gpu }
+            if let gpu = try? GPUBackend.hip() { return configured(gpu) }
+            if let gpu = try? GPUBackend.cuda() { return configured(gpu) }
             return CPUBackend(threads: threads, exactActivations: exactActivations)
         }
+    }
+
+    private func configured(_ gpu: GPUBackend) -> GPUBackend {
+        gpu.tensorCoreActivations = tensorCoreActivations
+        return gpu
     }
 
     var modelPath: String { model ?? DefaultModel.path }
@@ -50,6 +58,8 @@ struct ModelOptions: ParsableArguments {
         }
     }
 }
+
+extension TensorCoreActivations: ExpressibleByArgument {}
 
 enum DeviceChoice: String, ExpressibleByArgument, CaseIterable {
     case auto, cpu, cuda, hip

@@ -1,2 +1,190 @@
 // Part of the kernel tree compiled after herd_kernels.cu (see Sources/CHerdGPU/gpu.c).
 #include "vendor.h"
+
+// Tensor-core products for batches of rows (prefill, busy decode) with BF16 or FP8 weights, dense and
+// grouped by expert: y[m, n] = (scale[n] *) sum_k W[n, k] x[m, k].
+//
+// NVIDIA: mma.sync m16n8k16 (BF16 operands, f32 accumulators; sm_80 and later). AMD's MFMA counterpart is
+// not written yet: on HIP this part compiles to nothing and the backend keeps the CUDA-core tiles of
+// herd_kernels.cu (GPUBackend.mmaKernelNames is looked up on CUDA only).
+//
+// The model's activations are f32. Each is split into `terms` BF16 parts, hi = bf16(x), mid = bf16(x - hi),
+// lo = x - hi - mid (exactly a BF16), whose sum is x exactly: a BF16 x BF16 product is exact in f32, so
+// with 3 terms the product is the f32 x BF16 product the CPU computes (to accumulation order); 1 term is
+// BF16 activations, as vLLM runs. Terms cost tensor-core time only: a decode-sized step stays bound by
+// the weight stream.
+//
+// Tiles: 64 rows x 64 outputs x 32 k per step, 128 threads (4 warps, each 32 x 32 = 2 x 4 mma tiles).
+// Operands go global -> registers (one step ahead) -> shared memory as BF16 (FP8 weights are widened
+// exactly on the way), rows padded to 40 elements so the fragment loads hit 32 distinct banks.
+#if HERD_CUDA
+#define HERD_MMA_BM 64
+#define HERD_MMA_BN 64
+#define HERD_MMA_BK 32
+#define HERD_MMA_LD (HERD_MMA_BK + 8)
+
+__device__ __forceinline__ void herd_mma_16816(float *d, const unsigned *a, unsigned b0, unsigned b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+    // No BF16 mma before sm_80: the backend never launches these kernels there (hasTensorCoreKernels).
+    (void)d; (void)a; (void)b0; (void)b1;
+#else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
+// BF16 bits of v rounded to nearest even (NaN stays NaN).
+__device__ __forceinline__ unsigned herd_bf16_rn(float v) {
+    const unsigned b = __float_as_uint(v);
+    if ((b & 0x7fffffffu) > 0x7f800000u) return (b >> 16) | 0x40u;
+    return (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
+}
+
+// Two f32 activations as `terms` packed BF16 pairs (part t of both in word t).
+__device__ __forceinline__ void herd_split_pair(float v0, float v1, int terms, unsigned *out) {
+#pragma unroll
+    for (int t = 0; t < 3; t++) {
+        if (t >= terms) break;
+        const unsigned h0 = herd_bf16_rn(v0), h1 = herd_bf16_rn(v1);
+        out[t] = h0 | (h1 << 16);
+        v0 -= __uint_as_float(h0 << 16);
+        v1 -= __uint_as_float(h1 << 16);
+    }
+}
+
+template <bool FP8>
+__device__ __forceinline__ void herd_mma_tile(const unsigned char *w, const float *scales, int bias, const float *x, float *y,
+                                              int n_total, int k, int m, int ldx, int ldy, int m0, int n0, int terms) {
+    __shared__ __align__(16) unsigned short xs[3][HERD_MMA_BM * HERD_MMA_LD];
+    __shared__ __align__(16) unsigned short ws[HERD_MMA_BN * HERD_MMA_LD];
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
+    const int g = lane >> 2, q = lane & 3;
+    const int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
+    float acc[2][4][4];
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int c = 0; c < 4; c++) acc[i][j][c] = 0.0f;
+
+    // Next step's operands in registers: x 64 x 32 floats (4 float4 per thread), W 64 rows x 32
+    // elements (BF16: 2 x 16 bytes per thread; FP8: 1 x 16 bytes).
+    float4 xr[4];
+    uint4 wr[2];
+    const long row_bytes = FP8 ? (long)k : (long)k * 2;
+    auto load = [&](int k0) {
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int e = t + i * 128, r = e >> 3, c = (e & 7) * 4;
+            xr[i] = m0 + r < m ? *(const float4 *)(x + (long)(m0 + r) * ldx + k0 + c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
+#pragma unroll
+        for (int i = 0; i < (FP8 ? 1 : 2); i++) {
+            const int e = t + i * 128;
+            const int r = FP8 ? e >> 1 : e >> 2, c = FP8 ? (e & 1) * 16 : (e & 3) * 8;
+            const long byte = FP8 ? (long)(k0 + c) : (long)(k0 + c) * 2;
+            wr[i] = n0 + r < n_total ? *(const uint4 *)(w + (long)(n0 + r) * row_bytes + byte) : make_uint4(0u, 0u, 0u, 0u);
+        }
+    };
+    auto store = [&]() {
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int e = t + i * 128, r = e >> 3, c = (e & 7) * 4;
+            unsigned lo[3], hi[3];
+            herd_split_pair(xr[i].x, xr[i].y, terms, lo);
+            herd_split_pair(xr[i].z, xr[i].w, terms, hi);
+            for (int p = 0; p < terms; p++) *(uint2 *)(xs[p] + r * HERD_MMA_LD + c) = make_uint2(lo[p], hi[p]);
+        }
+        if (FP8) {
+            const int r = t >> 1, c = (t & 1) * 16;
+            const unsigned words[4] = {wr[0].x, wr[0].y, wr[0].z, wr[0].w};
+            unsigned out[8];
+#pragma unroll
+            for (int i = 0; i < 8; i++) {
+                const unsigned b0 = (words[i / 2] >> (16 * (i % 2))) & 0xffu, b1 = (words[i / 2] >> (16 * (i % 2) + 8)) & 0xffu;
+                // FP8 E4M3 values are exact in BF16 (3 mantissa bits, exponents in range).
+                out[i] = (__float_as_uint(herd_fp8_to_float(b0, bias)) >> 16) | (__float_as_uint(herd_fp8_to_float(b1, bias)) & 0xffff0000u);
+            }
+            *(uint4 *)(ws + r * HERD_MMA_LD + c) = make_uint4(out[0], out[1], out[2], out[3]);
+            *(uint4 *)(ws + r * HERD_MMA_LD + c + 8) = make_uint4(out[4], out[5], out[6], out[7]);
+        } else {
+#pragma unroll
+            for (int i = 0; i < 2; i++) {
+                const int e = t + i * 128, r = e >> 2, c = (e & 3) * 8;
+                *(uint4 *)(ws + r * HERD_MMA_LD + c) = wr[i];
+            }
+        }
+    };
+
+    load(0);
+    for (int k0 = 0; k0 < k; k0 += HERD_MMA_BK) {
+        store();
+        __syncthreads();
+        if (k0 + HERD_MMA_BK < k) load(k0 + HERD_MMA_BK);
+#pragma unroll
+        for (int kk = 0; kk < HERD_MMA_BK; kk += 16) {
+            unsigned b[4][2];
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const unsigned short *p = ws + (wn + j * 8 + g) * HERD_MMA_LD + kk + q * 2;
+                b[j][0] = *(const unsigned *)p;
+                b[j][1] = *(const unsigned *)(p + 8);
+            }
+            for (int part = 0; part < terms; part++) {
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    const unsigned short *p = xs[part] + (wm + i * 16 + g) * HERD_MMA_LD + kk + q * 2;
+                    const unsigned a[4] = {*(const unsigned *)p, *(const unsigned *)(p + 8 * HERD_MMA_LD), *(const unsigned *)(p + 8),
+                                           *(const unsigned *)(p + 8 * HERD_MMA_LD + 8)};
+#pragma unroll
+                    for (int j = 0; j < 4; j++) herd_mma_16816(acc[i][j], a, b[j][0], b[j][1]);
+                }
+            }
+        }
+        __syncthreads();
+    }
+    // Fragment layout of the accumulators: c0, c1 at (row g, columns 2q, 2q + 1), c2, c3 at row g + 8.
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int c = 0; c < 4; c++) {
+                const int r = m0 + wm + i * 16 + g + (c >= 2 ? 8 : 0), n = n0 + wn + j * 8 + q * 2 + (c & 1);
+                if (r < m && n < n_total) y[(long)r * ldy + n] = scales ? acc[i][j][c] * scales[n] : acc[i][j][c];
+            }
+}
+
+// Dense: grid (ceil(N / 64), ceil(M / 64)), 128 threads. k a multiple of 32, ldx a multiple of 4 (the backend checks).
+HERD_KERNEL void __launch_bounds__(128) herd_mma_bf16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx,
+                                                     int ldy, int terms) {
+    herd_mma_tile<false>(w, (const float *)0, 0, x, y, n, k, m, ldx, ldy, blockIdx.y * HERD_MMA_BM, blockIdx.x * HERD_MMA_BN, terms);
+}
+HERD_KERNEL void __launch_bounds__(128) herd_mma_fp8(const unsigned char *w, const float *scales, const float *x, float *y, int n, int k,
+                                                    int m, int ldx, int ldy, int bias, int terms) {
+    herd_mma_tile<true>(w, scales, bias, x, y, n, k, m, ldx, ldy, blockIdx.y * HERD_MMA_BM, blockIdx.x * HERD_MMA_BN, terms);
+}
+
+// Grouped by expert (see herd_moe_gemm): y[s] = W_e x[s] for the slots of expert e = blockIdx.y, 64 slots
+// per tile. grid: (ceil(N / 64), experts).
+template <bool FP8>
+__device__ __forceinline__ void herd_moe_mma(const unsigned long long *weights, long scales_offset, int bias, const int *offsets,
+                                             const float *x, float *y, int n, int k, int ldx, int ldy, int terms) {
+    const int e = blockIdx.y, first = offsets[e], count = offsets[e + 1] - first;
+    const unsigned char *w = (const unsigned char *)weights[e];
+    const float *scales = FP8 ? (const float *)(w + scales_offset) : (const float *)0;
+    for (int m0 = 0; m0 < count; m0 += HERD_MMA_BM)
+        herd_mma_tile<FP8>(w, scales, bias, x + (long)first * ldx, y + (long)first * ldy, n, k, count, ldx, ldy, m0,
+                           blockIdx.x * HERD_MMA_BN, terms);
+}
+HERD_KERNEL void __launch_bounds__(128) herd_moe_mma_bf16(const unsigned long long *weights, const int *offsets, const float *x, float *y,
+                                                         int n, int k, int ldx, int ldy, int terms) {
+    herd_moe_mma<false>(weights, 0, 0, offsets, x, y, n, k, ldx, ldy, terms);
+}
+HERD_KERNEL void __launch_bounds__(128) herd_moe_mma_fp8(const unsigned long long *weights, long long scales_offset, const int *offsets,
+                                                        const float *x, float *y, int n, int k, int ldx, int ldy, int bias, int terms) {
+    herd_moe_mma<true>(weights, (long)scales_offset, bias, offsets, x, y, n, k, ldx, ldy, terms);
+}
+#endif
