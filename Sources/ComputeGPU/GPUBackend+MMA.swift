@@ -37,7 +37,13 @@ public enum TensorCoreActivations: String, CaseIterable, Sendable {
 
 extension GPUBackend {
     /// herd_mma.cu (CUDA only: tensor-core instructions)
-    static let mmaKernelNames = ["herd_mma_bf16", "herd_mma_fp8", "herd_moe_mma_bf16", "herd_moe_mma_fp8"]
+    static let mmaKernelNames = ["herd_mma_bf16", "herd_mma_fp8", "herd_moe_mma_bf16", "herd_moe_mma_fp8", "herd_mma_split",
+                                 "herd_mma_bf16_splitk", "herd_mma_fp8_splitk", "herd_mma_reduce"]
+
+    /// Products of at most this many rows take the decode path (activations split once, k split over blocks).
+    static let splitKRows = 256
+    /// Blocks a decode-sized product aims for: enough to keep every SM of an H100/H200 (132) streaming.
+    static let splitKTargetBlocks = 4 * 132
 
     /// NVIDIA sm_80 and later run mma.sync with BF16 operands.
     public var hasTensorCoreKernels: Bool {
@@ -55,6 +61,10 @@ extension GPUBackend {
         let n = weight.rowCount, k = weight.rowLength
         guard usesTensorCores(weight.dtype, k: k, ldx: x.rowLength) else { return false }
         let grid = ((n + 63) / 64, (rows + 63) / 64), terms = tensorCoreActivations.terms
+        if rows <= Self.splitKRows {
+            splitKMatmul(x, weight: weight, rows: rows, into: out, tiles: grid.0 * grid.1)
+            return true
+        }
         if weight.dtype == .f8_e4m3 {
             let scales = weight.data + FP8Layout(rows: n, columns: k).scalesOffset
             launch("herd_mma_fp8", grid: grid, block: 128,
@@ -66,6 +76,41 @@ extension GPUBackend {
                     .i32(terms)])
         }
         return true
+    }
+
+    /// The decode path: the rows split into BF16 terms once, k split over enough blocks to fill the GPU,
+    /// partial sums added in a fixed order (herd_mma_reduce), so results do not depend on timing.
+    private func splitKMatmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor, tiles: Int) {
+        let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
+        let kSteps = k / 32
+        // At least 4 k steps per split; no more splits than fill the target.
+        let splits = max(1, min(kSteps / 4, (Self.splitKTargetBlocks + tiles - 1) / tiles))
+        let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: splits > 1 ? splits * rows * n * 4 : 0)
+        launch("herd_mma_split", grid: (rows, 1), block: 256,
+               [.ptr(x.data), .ptr(w.split.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(terms)])
+        let grid = ((n + 63) / 64, ((rows + 63) / 64) * splits)
+        let scales = weight.dtype == .f8_e4m3 ? weight.data + FP8Layout(rows: n, columns: k).scalesOffset : nil
+        if weight.dtype == .f8_e4m3 {
+            launch("herd_mma_fp8_splitk", grid: grid, block: 128,
+                   [.ptr(weight.data), .ptr(scales), .ptr(w.split.data), .ptr(out.data), .ptr(w.partial.data), .i32(n), .i32(k), .i32(rows),
+                    .i32(out.rowLength), .i32(driver.fp8Encoding.exponentBias), .i32(terms), .i32(splits)])
+        } else {
+            launch("herd_mma_bf16_splitk", grid: grid, block: 128,
+                   [.ptr(weight.data), .ptr(w.split.data), .ptr(out.data), .ptr(w.partial.data), .i32(n), .i32(k), .i32(rows),
+                    .i32(out.rowLength), .i32(terms), .i32(splits)])
+        }
+        if splits > 1 {
+            launch("herd_mma_reduce", grid: (rows, 1), block: 256,
+                   [.ptr(w.partial.data), .ptr(scales), .ptr(out.data), .i32(n), .i32(rows), .i32(out.rowLength), .i32(splits)])
+        }
+    }
+
+    /// The decode path's buffers, grown to the largest product seen.
+    func mmaWorkspace(splitBytes: Int, partialBytes: Int) -> MMAWorkspace {
+        let w = mmaBuffers
+        if w.split.byteCount < splitBytes { w.split = deviceTensor(.i8, [splitBytes], allocate(splitBytes), bytes: splitBytes) }
+        if w.partial.byteCount < partialBytes { w.partial = deviceTensor(.i8, [partialBytes], allocate(partialBytes), bytes: partialBytes) }
+        return w
     }
 
     /// y[s] = W_e x[s] for every expert's slots on the tensor cores; false when it does not qualify.
@@ -83,5 +128,15 @@ extension GPUBackend {
                     .i32(terms)])
         }
         return true
+    }
+}
+
+/// Scratch of the tensor-core decode path: activations split into BF16 terms, per-split partial sums.
+final class MMAWorkspace {
+    var split: Tensor
+    var partial: Tensor
+    init(empty: Tensor) {
+        split = empty
+        partial = empty
     }
 }

@@ -27,6 +27,8 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     private var stagingOffset = 0
     /// The fused MoE path's buffers (GPUBackend+MoE.swift).
     var moeBuffers: MoEWorkspace?
+    /// The tensor-core decode path's buffers (GPUBackend+MMA.swift).
+    lazy var mmaBuffers = MMAWorkspace(empty: zeros([1]))
     /// Load FP8 checkpoint weights as the CPU backend does (BF16 of value x scale) instead of keeping FP8:
     /// for exact comparisons of the two engines on FP8 models.
     public var fp8AsBF16 = false
@@ -159,7 +161,8 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
 
     func copyToHost(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) {
         makeCurrent()
-        must { () throws(GPUError) in try driver.copyToHost(destination, from: source, bytes: bytes) }
+        let copy = { self.must { () throws(GPUError) in try self.driver.copyToHost(destination, from: source, bytes: bytes) } }
+        if let profile { profiled("(copy to host)", profile, copy) } else { copy() }
     }
 
     func copyToDevice(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) {

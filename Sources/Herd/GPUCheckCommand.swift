@@ -166,8 +166,10 @@ struct GPUCheck: ParsableCommand {
         }
         if gpu.hasTensorCoreKernels {
             // Tensor-core products (herd_mma.cu) of every activation precision against an exact host product of
-            // the activations as the kernel splits them; 100 rows (two row tiles), outputs not a multiple of 64.
-            let m = 100, n = 200, k = 320
+            // the activations as the kernel splits them; outputs not a multiple of 64; 100 rows (the decode path:
+            // activations split once, k split over blocks) and 300 (the prefill path: split on the way).
+            for m in [100, 300] {
+            let n = 200, k = 320
             let xs = randoms(m * k, 4)
             let w16 = randoms(n * k, 0.1).map { UInt16($0.bitPattern >> 16) }
             var f8 = (0..<(n * k)).map { _ in UInt8.random(in: 0...255, using: &rng) }
@@ -199,6 +201,7 @@ struct GPUCheck: ParsableCommand {
                     gpu.matmul(xt, weight: wt, rows: m, into: yt)
                     compare("tensor-core matmul \(name), \(precision.rawValue) activations (\(m) rows)", gpu.read(yt, rows: m), reference, tolerance: 1e-5)
                 }
+            }
             }
             gpu.tensorCoreActivations = .f32
         } else {

@@ -189,21 +189,31 @@ __device__ void herd_gemv(const unsigned char *w, long row_bytes, Load load, con
     if (n < n_total) {
         const uint4 *row = (const uint4 *)(w + (long)n * row_bytes);
         const int chunks = k / E;
-        for (int c = lane; c < chunks; c += warp) {
-            float wv[E];
-            load(row[c], wv);
-            const int base = c * E;
+        // 4 loads in flight per lane before any is used: one load at a time leaves the memory system
+        // waiting on latency (the weight stream is the whole cost of a decode step).
+        for (int c0 = lane; c0 < chunks; c0 += 4 * warp) {
+            uint4 raw[4];
 #pragma unroll
-            for (int j = 0; j < HERD_GEMV_ROWS; j++) {
-                if (j >= m) break;
-                const float4 *xr = (const float4 *)(x + (long)j * ldx + base);
-                float s = 0;
+            for (int u = 0; u < 4; u++) raw[u] = c0 + u * warp < chunks ? row[c0 + u * warp] : make_uint4(0u, 0u, 0u, 0u);
 #pragma unroll
-                for (int e = 0; e < E / 4; e++) {
-                    const float4 xv = xr[e];
-                    s += wv[4 * e] * xv.x + wv[4 * e + 1] * xv.y + wv[4 * e + 2] * xv.z + wv[4 * e + 3] * xv.w;
+            for (int u = 0; u < 4; u++) {
+                const int c = c0 + u * warp;
+                if (c >= chunks) break;
+                float wv[E];
+                load(raw[u], wv);
+                const int base = c * E;
+#pragma unroll
+                for (int j = 0; j < HERD_GEMV_ROWS; j++) {
+                    if (j >= m) break;
+                    const float4 *xr = (const float4 *)(x + (long)j * ldx + base);
+                    float s = 0;
+#pragma unroll
+                    for (int e = 0; e < E / 4; e++) {
+                        const float4 xv = xr[e];
+                        s += wv[4 * e] * xv.x + wv[4 * e + 1] * xv.y + wv[4 * e + 2] * xv.z + wv[4 * e + 3] * xv.w;
+                    }
+                    acc[j] += s;
                 }
-                acc[j] += s;
             }
         }
     }
@@ -236,11 +246,20 @@ struct HerdLoadF16 {
         }
     }
 };
+// FP8 E4M3 without branches: the byte's exponent and mantissa bits placed at the top of an f32's
+// (exponent 127 lower than the FP8's bias intends, subnormals landing on f32 subnormals) and one multiply
+// by 2^(127 - bias) gives the exact value. NaN codes (0x7f/0xff in FN, 0x80 in FNUZ) are not special
+// here: they are not weights.
 struct HerdLoadFP8 {
     int bias;
     __device__ void operator()(uint4 v, float *out) const {
         const unsigned int words[4] = {v.x, v.y, v.z, v.w};
-        for (int i = 0; i < 16; i++) out[i] = herd_fp8_to_float((words[i / 4] >> (8 * (i % 4))) & 0xffu, bias);
+        const float unbias = __uint_as_float((unsigned int)(254 - bias) << 23);
+#pragma unroll
+        for (int i = 0; i < 16; i++) {
+            const unsigned int b = words[i / 4] >> (8 * (i % 4));
+            out[i] = __uint_as_float(((b & 0x80u) << 24) | ((b & 0x7fu) << 20)) * unbias;
+        }
     }
 };
 

@@ -53,11 +53,19 @@ __device__ __forceinline__ void herd_split_pair(float v0, float v1, int terms, u
     }
 }
 
-template <bool FP8>
-__device__ __forceinline__ void herd_mma_tile(const unsigned char *w, const float *scales, int bias, const float *x, float *y,
-                                              int n_total, int k, int m, int ldx, int ldy, int m0, int n0, int terms) {
-    __shared__ __align__(16) unsigned short xs[3][HERD_MMA_BM * HERD_MMA_LD];
-    __shared__ __align__(16) unsigned short ws[HERD_MMA_BN * HERD_MMA_LD];
+// Shared operand tiles of one block: A as up to 3 BF16 terms, W as BF16, rows padded to HERD_MMA_LD.
+struct HerdMMAShared {
+    unsigned short a[3][HERD_MMA_BM * HERD_MMA_LD];
+    unsigned short w[HERD_MMA_BN * HERD_MMA_LD];
+};
+
+// One 64 x 64 output tile over k in [k_begin, k_end). A comes either as f32 rows (x, split into terms on the
+// way into shared memory) or, PRESPLIT, as BF16 terms already split by herd_mma_split (xa: term t of row r
+// at xa + t * term_stride + r * ldx). Writes y (scaled) or, with `partial`, the unscaled sums of this k range.
+template <bool FP8, bool PRESPLIT>
+__device__ __forceinline__ void herd_mma_tile(HerdMMAShared &sm, const unsigned char *w, const float *scales, int bias, const float *x,
+                                              const unsigned short *xa, long term_stride, float *y, int n_total, int k,
+                                              int k_begin, int k_end, int m, int ldx, int ldy, int m0, int n0, int terms) {
     const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
     const int g = lane >> 2, q = lane & 3;
     const int wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
@@ -69,16 +77,30 @@ __device__ __forceinline__ void herd_mma_tile(const unsigned char *w, const floa
 #pragma unroll
             for (int c = 0; c < 4; c++) acc[i][j][c] = 0.0f;
 
-    // Next step's operands in registers: x 64 x 32 floats (4 float4 per thread), W 64 rows x 32
-    // elements (BF16: 2 x 16 bytes per thread; FP8: 1 x 16 bytes).
-    float4 xr[4];
+    // Next step's operands in registers. A: f32, 64 x 32 floats (4 float4 per thread), or PRESPLIT,
+    // 64 x 32 BF16 per term (2 x 16 bytes per thread per term). W: 64 rows x 32 elements (BF16: 2 x 16
+    // bytes per thread; FP8: 1 x 16 bytes).
+    float4 xr[PRESPLIT ? 1 : 4];
+    uint4 ar[PRESPLIT ? 3 : 1][2];
     uint4 wr[2];
     const long row_bytes = FP8 ? (long)k : (long)k * 2;
     auto load = [&](int k0) {
+        if (PRESPLIT) {
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            const int e = t + i * 128, r = e >> 3, c = (e & 7) * 4;
-            xr[i] = m0 + r < m ? *(const float4 *)(x + (long)(m0 + r) * ldx + k0 + c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            for (int p = 0; p < 3; p++) {
+                if (p >= terms) break;
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    const int e = t + i * 128, r = e >> 2, c = (e & 3) * 8;
+                    ar[p][i] = m0 + r < m ? *(const uint4 *)(xa + p * term_stride + (long)(m0 + r) * ldx + k0 + c) : make_uint4(0u, 0u, 0u, 0u);
+                }
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int e = t + i * 128, r = e >> 3, c = (e & 7) * 4;
+                xr[i] = m0 + r < m ? *(const float4 *)(x + (long)(m0 + r) * ldx + k0 + c) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            }
         }
 #pragma unroll
         for (int i = 0; i < (FP8 ? 1 : 2); i++) {
@@ -89,13 +111,25 @@ __device__ __forceinline__ void herd_mma_tile(const unsigned char *w, const floa
         }
     };
     auto store = [&]() {
+        if (PRESPLIT) {
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            const int e = t + i * 128, r = e >> 3, c = (e & 7) * 4;
-            unsigned lo[3], hi[3];
-            herd_split_pair(xr[i].x, xr[i].y, terms, lo);
-            herd_split_pair(xr[i].z, xr[i].w, terms, hi);
-            for (int p = 0; p < terms; p++) *(uint2 *)(xs[p] + r * HERD_MMA_LD + c) = make_uint2(lo[p], hi[p]);
+            for (int p = 0; p < 3; p++) {
+                if (p >= terms) break;
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    const int e = t + i * 128, r = e >> 2, c = (e & 3) * 8;
+                    *(uint4 *)(sm.a[p] + r * HERD_MMA_LD + c) = ar[p][i];
+                }
+            }
+        } else {
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const int e = t + i * 128, r = e >> 3, c = (e & 7) * 4;
+                unsigned lo[3], hi[3];
+                herd_split_pair(xr[i].x, xr[i].y, terms, lo);
+                herd_split_pair(xr[i].z, xr[i].w, terms, hi);
+                for (int p = 0; p < terms; p++) *(uint2 *)(sm.a[p] + r * HERD_MMA_LD + c) = make_uint2(lo[p], hi[p]);
+            }
         }
         if (FP8) {
             const int r = t >> 1, c = (t & 1) * 16;
@@ -107,35 +141,35 @@ __device__ __forceinline__ void herd_mma_tile(const unsigned char *w, const floa
                 // FP8 E4M3 values are exact in BF16 (3 mantissa bits, exponents in range).
                 out[i] = (__float_as_uint(herd_fp8_to_float(b0, bias)) >> 16) | (__float_as_uint(herd_fp8_to_float(b1, bias)) & 0xffff0000u);
             }
-            *(uint4 *)(ws + r * HERD_MMA_LD + c) = make_uint4(out[0], out[1], out[2], out[3]);
-            *(uint4 *)(ws + r * HERD_MMA_LD + c + 8) = make_uint4(out[4], out[5], out[6], out[7]);
+            *(uint4 *)(sm.w + r * HERD_MMA_LD + c) = make_uint4(out[0], out[1], out[2], out[3]);
+            *(uint4 *)(sm.w + r * HERD_MMA_LD + c + 8) = make_uint4(out[4], out[5], out[6], out[7]);
         } else {
 #pragma unroll
             for (int i = 0; i < 2; i++) {
                 const int e = t + i * 128, r = e >> 2, c = (e & 3) * 8;
-                *(uint4 *)(ws + r * HERD_MMA_LD + c) = wr[i];
+                *(uint4 *)(sm.w + r * HERD_MMA_LD + c) = wr[i];
             }
         }
     };
 
-    load(0);
-    for (int k0 = 0; k0 < k; k0 += HERD_MMA_BK) {
+    if (k_begin < k_end) load(k_begin);
+    for (int k0 = k_begin; k0 < k_end; k0 += HERD_MMA_BK) {
         store();
         __syncthreads();
-        if (k0 + HERD_MMA_BK < k) load(k0 + HERD_MMA_BK);
+        if (k0 + HERD_MMA_BK < k_end) load(k0 + HERD_MMA_BK);
 #pragma unroll
         for (int kk = 0; kk < HERD_MMA_BK; kk += 16) {
             unsigned b[4][2];
 #pragma unroll
             for (int j = 0; j < 4; j++) {
-                const unsigned short *p = ws + (wn + j * 8 + g) * HERD_MMA_LD + kk + q * 2;
+                const unsigned short *p = sm.w + (wn + j * 8 + g) * HERD_MMA_LD + kk + q * 2;
                 b[j][0] = *(const unsigned *)p;
                 b[j][1] = *(const unsigned *)(p + 8);
             }
             for (int part = 0; part < terms; part++) {
 #pragma unroll
                 for (int i = 0; i < 2; i++) {
-                    const unsigned short *p = xs[part] + (wm + i * 16 + g) * HERD_MMA_LD + kk + q * 2;
+                    const unsigned short *p = sm.a[part] + (wm + i * 16 + g) * HERD_MMA_LD + kk + q * 2;
                     const unsigned a[4] = {*(const unsigned *)p, *(const unsigned *)(p + 8 * HERD_MMA_LD), *(const unsigned *)(p + 8),
                                            *(const unsigned *)(p + 8 * HERD_MMA_LD + 8)};
 #pragma unroll
@@ -157,14 +191,64 @@ __device__ __forceinline__ void herd_mma_tile(const unsigned char *w, const floa
             }
 }
 
-// Dense: grid (ceil(N / 64), ceil(M / 64)), 128 threads. k a multiple of 32, ldx a multiple of 4 (the backend checks).
+// Dense, f32 activations split on the way (prefill-sized products): grid (ceil(N / 64), ceil(M / 64)),
+// 128 threads. k a multiple of 32, ldx a multiple of 4 (the backend checks).
 HERD_KERNEL void __launch_bounds__(128) herd_mma_bf16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx,
                                                      int ldy, int terms) {
-    herd_mma_tile<false>(w, (const float *)0, 0, x, y, n, k, m, ldx, ldy, blockIdx.y * HERD_MMA_BM, blockIdx.x * HERD_MMA_BN, terms);
+    __shared__ __align__(16) HerdMMAShared sm;
+    herd_mma_tile<false, false>(sm, w, (const float *)0, 0, x, (const unsigned short *)0, 0, y, n, k, 0, k, m, ldx, ldy,
+                                blockIdx.y * HERD_MMA_BM, blockIdx.x * HERD_MMA_BN, terms);
 }
 HERD_KERNEL void __launch_bounds__(128) herd_mma_fp8(const unsigned char *w, const float *scales, const float *x, float *y, int n, int k,
                                                     int m, int ldx, int ldy, int bias, int terms) {
-    herd_mma_tile<true>(w, scales, bias, x, y, n, k, m, ldx, ldy, blockIdx.y * HERD_MMA_BM, blockIdx.x * HERD_MMA_BN, terms);
+    __shared__ __align__(16) HerdMMAShared sm;
+    herd_mma_tile<true, false>(sm, w, scales, bias, x, (const unsigned short *)0, 0, y, n, k, 0, k, m, ldx, ldy,
+                               blockIdx.y * HERD_MMA_BM, blockIdx.x * HERD_MMA_BN, terms);
+}
+
+// Decode-sized products (a few row tiles: too few blocks to keep the weight stream busy) take the rows
+// split into BF16 terms once (herd_mma_split: [terms][m][k]) and split k over `splits` blocks per tile
+// (grid.y = row tiles x splits); each block writes its k range's unscaled sums to partial[split][m][n],
+// and herd_mma_reduce adds them in split order (deterministic) and applies the row scales.
+HERD_KERNEL void herd_mma_split(const float *x, unsigned *xa, int m, int k, int ldx, int terms) {
+    const int r = blockIdx.x;
+    const long term_stride = (long)m * k / 2;
+    for (int i = threadIdx.x; i < k / 2; i += blockDim.x) {
+        unsigned parts[3];
+        herd_split_pair(x[(long)r * ldx + 2 * i], x[(long)r * ldx + 2 * i + 1], terms, parts);
+        for (int p = 0; p < terms; p++) xa[p * term_stride + (long)r * (k / 2) + i] = parts[p];
+    }
+}
+template <bool FP8>
+__device__ __forceinline__ void herd_mma_splitk(const unsigned char *w, const float *scales, int bias, const unsigned short *xa,
+                                                float *y, float *partial, int n, int k, int m, int ldy, int terms, int splits) {
+    __shared__ __align__(16) HerdMMAShared sm;
+    const int split = blockIdx.y % splits, m0 = (blockIdx.y / splits) * HERD_MMA_BM;
+    const int chunk = ((k / HERD_MMA_BK + splits - 1) / splits) * HERD_MMA_BK;
+    const int k_begin = split * chunk, k_end = k_begin + chunk < k ? k_begin + chunk : k;
+    if (splits == 1)
+        herd_mma_tile<FP8, true>(sm, w, scales, bias, (const float *)0, xa, (long)m * k, y, n, k, 0, k, m, k, ldy, m0,
+                                 blockIdx.x * HERD_MMA_BN, terms);
+    else
+        herd_mma_tile<FP8, true>(sm, w, (const float *)0, bias, (const float *)0, xa, (long)m * k, partial + (long)split * m * n, n, k,
+                                 k_begin, k_end, m, k, n, m0, blockIdx.x * HERD_MMA_BN, terms);
+}
+HERD_KERNEL void __launch_bounds__(128) herd_mma_bf16_splitk(const unsigned char *w, const unsigned short *xa, float *y, float *partial,
+                                                            int n, int k, int m, int ldy, int terms, int splits) {
+    herd_mma_splitk<false>(w, (const float *)0, 0, xa, y, partial, n, k, m, ldy, terms, splits);
+}
+HERD_KERNEL void __launch_bounds__(128) herd_mma_fp8_splitk(const unsigned char *w, const float *scales, const unsigned short *xa, float *y,
+                                                           float *partial, int n, int k, int m, int ldy, int bias, int terms, int splits) {
+    herd_mma_splitk<true>(w, scales, bias, xa, y, partial, n, k, m, ldy, terms, splits);
+}
+// y[r, i] = (scale[i] *) sum over splits of partial[s][r][i]. grid: m rows.
+HERD_KERNEL void herd_mma_reduce(const float *partial, const float *scales, float *y, int n, int m, int ldy, int splits) {
+    const int r = blockIdx.x;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        float acc = 0.0f;
+        for (int s = 0; s < splits; s++) acc += partial[((long)s * m + r) * n + i];
+        y[(long)r * ldy + i] = scales ? acc * scales[i] : acc;
+    }
 }
 
 // Grouped by expert (see herd_moe_gemm): y[s] = W_e x[s] for the slots of expert e = blockIdx.y, 64 slots
@@ -175,9 +259,10 @@ __device__ __forceinline__ void herd_moe_mma(const unsigned long long *weights, 
     const int e = blockIdx.y, first = offsets[e], count = offsets[e + 1] - first;
     const unsigned char *w = (const unsigned char *)weights[e];
     const float *scales = FP8 ? (const float *)(w + scales_offset) : (const float *)0;
+    __shared__ __align__(16) HerdMMAShared sm;
     for (int m0 = 0; m0 < count; m0 += HERD_MMA_BM)
-        herd_mma_tile<FP8>(w, scales, bias, x + (long)first * ldx, y + (long)first * ldy, n, k, count, ldx, ldy, m0,
-                           blockIdx.x * HERD_MMA_BN, terms);
+        herd_mma_tile<FP8, false>(sm, w, scales, bias, x + (long)first * ldx, (const unsigned short *)0, 0, y + (long)first * ldy, n, k,
+                                  0, k, count, ldx, ldy, m0, blockIdx.x * HERD_MMA_BN, terms);
 }
 HERD_KERNEL void __launch_bounds__(128) herd_moe_mma_bf16(const unsigned long long *weights, const int *offsets, const float *x, float *y,
                                                          int n, int k, int ldx, int ldy, int terms) {
