@@ -89,8 +89,8 @@ extension GPUBackend {
         let scalesOffset = e.dtype == .f8_e4m3 ? FP8Layout(rows: n, columns: k).scalesOffset : 0
         let vector = e.dtype == .f8_e4m3 ? 16 : 8
         if rows <= 64 && e.dtype != .f32 && k % vector == 0 && x.rowLength % 4 == 0 {
-            let warps = 256 / driver.warpSize
-            let grid = ((n + warps - 1) / warps, e.count)
+            let outputsPerBlock = 256 / driver.warpSize * 4  // HERD_GEMV_OUTS rows per warp
+            let grid = ((n + outputsPerBlock - 1) / outputsPerBlock, e.count)
             if e.dtype == .f8_e4m3 {
                 launch("herd_moe_gemv_fp8", grid: grid, block: 256,
                        [.ptr(weights), .u64(UInt64(scalesOffset)), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k),

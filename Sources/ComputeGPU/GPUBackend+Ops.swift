@@ -96,8 +96,8 @@ extension GPUBackend {
         // Decode-shaped products stream each weight row once with 16-byte loads (herd_gemv_*).
         let vector = weight.dtype == .f8_e4m3 ? 16 : 8
         if rows <= 8 && [.f16, .bf16, .f8_e4m3].contains(weight.dtype) && k % vector == 0 && x.rowLength % 4 == 0 {
-            let warpsPerBlock = 256 / driver.warpSize
-            let grid = ((n + warpsPerBlock - 1) / warpsPerBlock, 1)
+            let outputsPerBlock = 256 / driver.warpSize * 4  // HERD_GEMV_OUTS rows per warp
+            let grid = ((n + outputsPerBlock - 1) / outputsPerBlock, 1)
             switch weight.dtype {
             case .f8_e4m3:
                 let scales = weight.data + FP8Layout(rows: n, columns: k).scalesOffset

@@ -173,63 +173,62 @@ __device__ __forceinline__ float herd_fp8_to_float(unsigned int b, int bias) {
     return __uint_as_float(sign | ((e + 127u - (unsigned int)bias) << 23) | (m << 20));
 }
 
-// Decode-shaped products (m <= 8 rows): one warp per output feature streams its weight row with 16-byte
-// loads, so the weights are read once at close to memory bandwidth; lanes reduce through shared memory
-// (no warp-size assumption). grid: ceil(N / warps per block); block: 256.
+// Decode-shaped products (m <= 8 rows): each warp streams HERD_GEMV_OUTS weight rows with 16-byte loads,
+// so the weights are read once at close to memory bandwidth. A lane's chunk of the activations is loaded
+// once for all of the warp's rows (the activations, not the weights, would otherwise be most of the load
+// traffic at several rows), the rows' loads are in flight together, and lanes reduce with herd_warp_sum
+// (the device's warp size passed in). grid: ceil(N / (warps per block * HERD_GEMV_OUTS)); block: 256.
 #define HERD_GEMV_ROWS 8
+#define HERD_GEMV_OUTS 4
 template <int E, typename Load>
 __device__ void herd_gemv(const unsigned char *w, long row_bytes, Load load, const float *scales, const float *x, float *y,
                           int n_total, int k, int m, int ldx, int ldy, int warp) {
-    __shared__ float partial[HERD_GEMV_ROWS][256];
     const int lane = threadIdx.x % warp, wid = threadIdx.x / warp, warps = blockDim.x / warp;
-    const int n = blockIdx.x * warps + wid;
-    float acc[HERD_GEMV_ROWS];
+    const int n0 = (blockIdx.x * warps + wid) * HERD_GEMV_OUTS;
+    float acc[HERD_GEMV_OUTS][HERD_GEMV_ROWS];
 #pragma unroll
-    for (int j = 0; j < HERD_GEMV_ROWS; j++) acc[j] = 0;
-    if (n < n_total) {
-        const uint4 *row = (const uint4 *)(w + (long)n * row_bytes);
+    for (int o = 0; o < HERD_GEMV_OUTS; o++)
+#pragma unroll
+        for (int j = 0; j < HERD_GEMV_ROWS; j++) acc[o][j] = 0;
+    if (n0 < n_total) {
         const int chunks = k / E;
-        // 4 loads in flight per lane before any is used: one load at a time leaves the memory system
-        // waiting on latency (the weight stream is the whole cost of a decode step).
-        for (int c0 = lane; c0 < chunks; c0 += 4 * warp) {
-            uint4 raw[4];
+        for (int c = lane; c < chunks; c += warp) {
+            uint4 raw[HERD_GEMV_OUTS];
 #pragma unroll
-            for (int u = 0; u < 4; u++) raw[u] = c0 + u * warp < chunks ? row[c0 + u * warp] : make_uint4(0u, 0u, 0u, 0u);
+            for (int o = 0; o < HERD_GEMV_OUTS; o++)
+                raw[o] = n0 + o < n_total ? ((const uint4 *)(w + (long)(n0 + o) * row_bytes))[c] : make_uint4(0u, 0u, 0u, 0u);
+            float wv[HERD_GEMV_OUTS][E];
 #pragma unroll
-            for (int u = 0; u < 4; u++) {
-                const int c = c0 + u * warp;
-                if (c >= chunks) break;
-                float wv[E];
-                load(raw[u], wv);
-                const int base = c * E;
+            for (int o = 0; o < HERD_GEMV_OUTS; o++) load(raw[o], wv[o]);
+            const int base = c * E;
 #pragma unroll
-                for (int j = 0; j < HERD_GEMV_ROWS; j++) {
-                    if (j >= m) break;
-                    const float4 *xr = (const float4 *)(x + (long)j * ldx + base);
-                    float s = 0;
+            for (int j = 0; j < HERD_GEMV_ROWS; j++) {
+                if (j >= m) break;
+                const float4 *xr = (const float4 *)(x + (long)j * ldx + base);
 #pragma unroll
-                    for (int e = 0; e < E / 4; e++) {
-                        const float4 xv = xr[e];
-                        s += wv[4 * e] * xv.x + wv[4 * e + 1] * xv.y + wv[4 * e + 2] * xv.z + wv[4 * e + 3] * xv.w;
-                    }
-                    acc[j] += s;
+                for (int e = 0; e < E / 4; e++) {
+                    const float4 xv = xr[e];
+#pragma unroll
+                    for (int o = 0; o < HERD_GEMV_OUTS; o++)
+                        acc[o][j] += wv[o][4 * e] * xv.x + wv[o][4 * e + 1] * xv.y + wv[o][4 * e + 2] * xv.z + wv[o][4 * e + 3] * xv.w;
                 }
             }
         }
     }
+    // The warp's rows are all here (n0 is the same for every lane of the warp).
 #pragma unroll
-    for (int j = 0; j < HERD_GEMV_ROWS; j++) partial[j][threadIdx.x] = acc[j];
-    __syncthreads();
-    if (n < n_total && lane < m) {
-        float total = 0;
-        for (int l = 0; l < warp; l++) total += partial[lane][wid * warp + l];
-        y[(long)lane * ldy + n] = scales ? total * scales[n] : total;
-    }
-    __syncthreads();  // `partial` may be reused by a following call in the same block
+    for (int o = 0; o < HERD_GEMV_OUTS; o++)
+#pragma unroll
+        for (int j = 0; j < HERD_GEMV_ROWS; j++) {
+            if (j >= m) break;
+            const float total = herd_warp_sum(acc[o][j], warp);
+            const int n = n0 + o;
+            if (n < n_total && lane == 0) y[(long)j * ldy + n] = scales ? total * scales[n] : total;
+        }
 }
 
 struct HerdLoadBF16 {
-    __device__ void operator()(uint4 v, float *out) const {
+    __device__ __forceinline__ void operator()(uint4 v, float *out) const {
         const unsigned int words[4] = {v.x, v.y, v.z, v.w};
         for (int i = 0; i < 4; i++) {
             out[2 * i] = __uint_as_float(words[i] << 16);
@@ -238,7 +237,7 @@ struct HerdLoadBF16 {
     }
 };
 struct HerdLoadF16 {
-    __device__ void operator()(uint4 v, float *out) const {
+    __device__ __forceinline__ void operator()(uint4 v, float *out) const {
         const unsigned int words[4] = {v.x, v.y, v.z, v.w};
         for (int i = 0; i < 4; i++) {
             out[2 * i] = herd_half_to_float((unsigned short)(words[i] & 0xffffu));
@@ -252,7 +251,7 @@ struct HerdLoadF16 {
 // here: they are not weights.
 struct HerdLoadFP8 {
     int bias;
-    __device__ void operator()(uint4 v, float *out) const {
+    __device__ __forceinline__ void operator()(uint4 v, float *out) const {
         const unsigned int words[4] = {v.x, v.y, v.z, v.w};
         const float unbias = __uint_as_float((unsigned int)(254 - bias) << 23);
 #pragma unroll
@@ -264,13 +263,13 @@ struct HerdLoadFP8 {
 };
 
 // k must be a multiple of 8 (16-bit types) or 16 (FP8), x rows 16-byte aligned (ldx % 4 == 0); the backend checks.
-HERD_KERNEL void herd_gemv_bf16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy, int warp) {
+HERD_KERNEL void __launch_bounds__(256) herd_gemv_bf16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy, int warp) {
     herd_gemv<8>(w, (long)k * 2, HerdLoadBF16(), (const float *)0, x, y, n, k, m, ldx, ldy, warp);
 }
-HERD_KERNEL void herd_gemv_f16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy, int warp) {
+HERD_KERNEL void __launch_bounds__(256) herd_gemv_f16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy, int warp) {
     herd_gemv<8>(w, (long)k * 2, HerdLoadF16(), (const float *)0, x, y, n, k, m, ldx, ldy, warp);
 }
-HERD_KERNEL void herd_gemv_fp8(const unsigned char *w, const float *scales, const float *x, float *y, int n, int k, int m,
+HERD_KERNEL void __launch_bounds__(256) herd_gemv_fp8(const unsigned char *w, const float *scales, const float *x, float *y, int n, int k, int m,
                                int ldx, int ldy, int warp, int bias) {
     HerdLoadFP8 load;
     load.bias = bias;
@@ -491,9 +490,9 @@ HERD_KERNEL void herd_moe_combine(const float *o, const int *slot_of, int k, flo
     }
 }
 
-// Grouped decode-shaped products: y[s] = W_e x[s] for the slots of expert e = blockIdx.y with one warp per
-// output feature (herd_gemv), 8 slots per pass over the expert's weight rows. For steps of few rows per
-// expert (decode), where a 64-row tile would be mostly empty. grid: (ceil(N / warps per block), experts).
+// Grouped decode-shaped products: y[s] = W_e x[s] for the slots of expert e = blockIdx.y (herd_gemv), 8
+// slots per pass over the expert's weight rows. For steps of few rows per expert (decode), where a 64-row
+// tile would be mostly empty. grid: (ceil(N / (warps per block * HERD_GEMV_OUTS)), experts).
 template <int E, typename Load>
 __device__ void herd_moe_gemv(const unsigned long long *weights, long row_bytes, Load load, long scales_offset, const int *offsets,
                               const float *x, float *y, int n, int k, int ldx, int ldy, int warp) {
@@ -505,15 +504,15 @@ __device__ void herd_moe_gemv(const unsigned long long *weights, long row_bytes,
         herd_gemv<E>(w, row_bytes, load, scales, x + (long)(first + m0) * ldx, y + (long)(first + m0) * ldy, n, k, rows, ldx, ldy, warp);
     }
 }
-HERD_KERNEL void herd_moe_gemv_bf16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
+HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_bf16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
                                     int ldx, int ldy, int warp) {
     herd_moe_gemv<8>(weights, (long)k * 2, HerdLoadBF16(), 0, offsets, x, y, n, k, ldx, ldy, warp);
 }
-HERD_KERNEL void herd_moe_gemv_f16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
+HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_f16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
                                    int ldx, int ldy, int warp) {
     herd_moe_gemv<8>(weights, (long)k * 2, HerdLoadF16(), 0, offsets, x, y, n, k, ldx, ldy, warp);
 }
-HERD_KERNEL void herd_moe_gemv_fp8(const unsigned long long *weights, long long scales_offset, const int *offsets, const float *x,
+HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_fp8(const unsigned long long *weights, long long scales_offset, const int *offsets, const float *x,
                                    float *y, int n, int k, int ldx, int ldy, int warp, int bias) {
     HerdLoadFP8 load;
     load.bias = bias;

@@ -33,5 +33,18 @@ __device__ __forceinline__ float herd_bf16_to_float(unsigned short h) {
 
 #define HERD_KERNEL extern "C" __global__
 
+// Sum of v over the `width` lanes of the calling warp (CUDA, 32) or wavefront (AMD, 64; width is the
+// device's, passed in by the backend), returned to every lane. All lanes of the warp must call it.
+__device__ __forceinline__ float herd_warp_sum(float v, int width) {
+    for (int offset = width / 2; offset > 0; offset /= 2) {
+#if HERD_HIP
+        v += __shfl_xor(v, offset, width);
+#else
+        v += __shfl_xor_sync(0xffffffffu, v, offset, width);
+#endif
+    }
+    return v;
+}
+
 // -infinity without math.h (NVRTC has no standard headers).
 #define HERD_NEG_INF (__int_as_float(0xff800000))
