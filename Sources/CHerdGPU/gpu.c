@@ -3,11 +3,13 @@
 // The kernel tree is one compilation unit: herd_kernels.cu (shared helpers and the core ops) first, then
 // the other parts in this order. scripts/hip-check.sh and scripts/nvrtc-check.py concatenate the same list
 // (KERNEL_PARTS below is the one place it is written; hip-check fails when a .cu file is missing from it).
-// KERNEL_PARTS: herd_kernels.cu herd_attention.cu herd_mma.cu herd_sampling.cu
+// KERNEL_PARTS: herd_kernels.cu herd_attention.cu herd_attention_gqa.cu herd_mma.cu herd_sampling.cu
 static const char kernels_source[] = {
 #embed "kernels/herd_kernels.cu"
     , '\n',
 #embed "kernels/herd_attention.cu"
+    , '\n',
+#embed "kernels/herd_attention_gqa.cu"
     , '\n',
 #embed "kernels/herd_mma.cu"
     , '\n',

@@ -141,6 +141,8 @@ extension GPUBackend {
     public func attention(queries: Tensor, cache: KVCache, layer: Int, batch: AttentionBatch,
                           heads: Int, kvHeads: Int, headDim: Int, scale: Float, into out: Tensor) {
         precondition(headDim <= 128, "attention kernel supports head_dim <= 128")
+        if gqaAttention(queries: queries, cache: cache, layer: layer, batch: batch, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                        scale: scale, into: out) { return }
         var info: [Int32] = []
         for row in batch.rows {
             info += [Int32(batch.sequenceSlotOffsets[Int(row.sequence)]), row.contextStart, row.contextEnd]

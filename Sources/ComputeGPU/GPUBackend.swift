@@ -34,6 +34,9 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     public var fp8AsBF16 = false
     /// How activations enter the tensor-core products of BF16/FP8 weights (NVIDIA sm_80+; GPUBackend+MMA.swift).
     public var tensorCoreActivations = TensorCoreActivations.f32
+    /// Blocks (tiles x KV heads) below which attention leaves the tiled grouped-query kernel for the
+    /// per-(row, head) ones, which fill the GPU better on small steps (GPUBackend+AttentionGQA.swift).
+    public var gqaAttentionMinimumBlocks = 256
     /// When set, every launch is timed on its own (GPUBackend+Profile.swift); nil in normal runs.
     public var profile: KernelProfile?
 
@@ -42,7 +45,8 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// Sources/CHerdGPU/gpu.c), add its name to that part's list, and launch it from an op with
     /// `launch(name, grid:, block:, [arguments in order])`.
     static func kernelNames(vendor: String) -> [String] {
-        coreKernelNames + attentionKernelNames + samplingKernelNames + (vendor == "cuda" ? mmaKernelNames : [])
+        coreKernelNames + attentionKernelNames + gqaAttentionKernelNames + samplingKernelNames
+            + (vendor == "cuda" ? mmaKernelNames : [])
     }
 
     /// herd_kernels.cu

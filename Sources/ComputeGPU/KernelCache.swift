@@ -10,7 +10,7 @@ import Foundation
 enum KernelCache {
     /// The tree's files in compilation order, concatenated into one source (as Sources/CHerdGPU/gpu.c
     /// embeds them; a test keeps the two lists equal).
-    static let parts = ["herd_kernels.cu", "herd_attention.cu", "herd_mma.cu", "herd_sampling.cu"]
+    static let parts = ["herd_kernels.cu", "herd_attention.cu", "herd_attention_gqa.cu", "herd_mma.cu", "herd_sampling.cu"]
 
     /// The kernel source and its vendor header.
     static func source() throws(GPUError) -> (source: String, header: String) {

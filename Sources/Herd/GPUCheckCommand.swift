@@ -207,6 +207,31 @@ struct GPUCheck: ParsableCommand {
         } else {
             print("skip tensor-core matmul: \(gpu.driver.vendor) \(gpu.driver.architecture) has no tensor-core kernels in Herd yet")
         }
+        for dim in [128, 64] {
+            // The tiled grouped-query kernel (herd_attention_gqa), forced on: a 45-token prompt (causal, some rows
+            // starting a local chunk) and 5 decode rows of other sequences, GQA 8:2, scattered slots.
+            let heads = 8, kvHeads = 2, slots = 160, prompt = 45
+            let k = randoms(slots * kvHeads * dim), v = randoms(slots * kvHeads * dim)
+            let list: [Int32] = (0..<Int32(slots)).map { ($0 * 37) % Int32(slots) }
+            var batchRows: [AttentionBatch.Row] = []
+            for p in 0..<prompt {
+                batchRows.append(AttentionBatch.Row(sequence: 0, contextStart: p >= 32 ? 32 : 0, contextEnd: Int32(p + 1), writeSlot: 0, position: Int32(p)))
+            }
+            for s in 1...5 { batchRows.append(AttentionBatch.Row(sequence: Int32(s), contextStart: 0, contextEnd: Int32(10 + 9 * s), writeSlot: 0, position: 0)) }
+            let batch = AttentionBatch(slots: list, sequenceSlotOffsets: [0, 50, 60, 70, 80, 90], rows: batchRows)
+            let q = randoms(batchRows.count * heads * dim)
+            var outs: [[Float]] = []
+            gpu.gqaAttentionMinimumBlocks = 0
+            for b in [cpu as any ComputeBackend, gpu] {
+                let cache = KVCache(keys: [load(b, k, [slots, kvHeads * dim])], values: [load(b, v, [slots, kvHeads * dim])], slotCount: slots)
+                let qt = load(b, q, [batchRows.count, heads * dim]), ot = b.zeros([batchRows.count, heads * dim])
+                b.attention(queries: qt, cache: cache, layer: 0, batch: batch, heads: heads, kvHeads: kvHeads, headDim: dim,
+                            scale: 1 / Float(dim).squareRoot(), into: ot)
+                outs.append(b.read(ot, rows: batchRows.count))
+            }
+            gpu.gqaAttentionMinimumBlocks = 256
+            compare("grouped-query attention tiles (head_dim \(dim); prompt rows, chunk starts, decode rows)", outs[1], outs[0], tolerance: 1e-4)
+        }
         do {
             // Synthetic weights: the device's generator gives the host's bits (BF16 rows gathered by embed,
             // FP8 columns picked by one-hot rows), and 16-bit embedding gathers.
@@ -279,7 +304,10 @@ struct GPUCheck: ParsableCommand {
                 func last(_ m: any LanguageModel) -> [Float] {
                     m.forward(tokens: long, batch: .contiguous(start: 0, count: count), cache: m.makeKVCache(slots: count), logitRows: [count - 1])
                 }
+                // Small models' steps are below the tiled attention's size threshold: force it here.
+                gpu.gqaAttentionMinimumBlocks = 0
                 compare("model logits after a \(count)-token prefill (\(onCPU.name))", last(onGPU.model), last(onCPU.model), tolerance: 2e-3)
+                gpu.gqaAttentionMinimumBlocks = 256
             }
             // Native FP8 products are exact in f32 where the CPU's BF16 copy rounds each weight (2^-9): they
             // differ by that rounding only, so a looser bound.
