@@ -140,6 +140,16 @@ public protocol ComputeBackend: AnyObject, Sendable {
     /// row's chosen expert ids go to `choices` (`[rows, topK]`, as floats) for statistics.
     func routedExperts(_ x: Tensor, routerLogits: Tensor, experts: any PreparedExperts, topK: Int, rows: Int,
                        choices: Tensor, into out: Tensor)
+
+    // MARK: sampling on the device (optional)
+
+    /// true when the engine should sample from `summarizeLogits` instead of reading whole logit rows (GPU
+    /// backends: a row of a large vocabulary is costly to copy); false by default.
+    var prefersDeviceSampling: Bool { get }
+    /// Per row of `logits` (`rows` rows of `vocabulary` logits, row stride `logits.rowLength`): the `top`
+    /// best logits, the max, the exp sums and a Gumbel-max draw under `requests[r]` (see `LogitSummary`).
+    /// Only the summaries leave the device. The default reads the rows and runs `LogitSummary.host`.
+    func summarizeLogits(_ logits: Tensor, rows: Int, vocabulary: Int, top: Int, requests: [LogitSummaryRequest]) -> [LogitSummary]
 }
 
 /// A backend's handle on one layer's experts (see `ComputeBackend.prepareExperts`).
@@ -148,6 +158,19 @@ public protocol PreparedExperts: AnyObject, Sendable {}
 extension ComputeBackend {
     public var deviceMemory: (free: Int, total: Int)? { nil }
     public func prepareExperts(gate: [Tensor], up: [Tensor], down: [Tensor]) -> (any PreparedExperts)? { nil }
+    public var prefersDeviceSampling: Bool { false }
+
+    public func summarizeLogits(_ logits: Tensor, rows: Int, vocabulary: Int, top: Int, requests: [LogitSummaryRequest]) -> [LogitSummary] {
+        precondition(requests.count == rows && vocabulary <= logits.rowLength, "one request per row of at most rowLength logits")
+        guard rows > 0 else { return [] }
+        let values = read(logits, rows: rows)
+        let stride = logits.rowLength
+        return values.withUnsafeBufferPointer { all in
+            (0..<rows).map { r in
+                LogitSummary.host(UnsafeBufferPointer(rebasing: all[(r * stride)..<(r * stride + vocabulary)]), request: requests[r], top: top)
+            }
+        }
+    }
     public func routedExperts(_ x: Tensor, routerLogits: Tensor, experts: any PreparedExperts, topK: Int, rows: Int,
                               choices: Tensor, into out: Tensor) {
         preconditionFailure("routedExperts on a backend whose prepareExperts returned nil")
@@ -181,9 +204,18 @@ extension ComputeBackend {
     /// The final RMSNorm and output head for the rows in `indices` only: their logits, concatenated.
     public func headLogits(_ x: Tensor, indices: [Int], norm: Tensor, eps: Float, head: Tensor,
                            gathered: Tensor, normed: Tensor, logits: Tensor) -> [Float] {
+        read(headLogitsTensor(x, indices: indices, norm: norm, eps: eps, head: head, gathered: gathered, normed: normed, logits: logits),
+             rows: indices.count)
+    }
+
+    /// `headLogits` without the read: the logits stay on the backend, as a `[indices.count, vocab]` view of
+    /// `logits` (valid until the buffer is next written).
+    public func headLogitsTensor(_ x: Tensor, indices: [Int], norm: Tensor, eps: Float, head: Tensor,
+                                 gathered: Tensor, normed: Tensor, logits: Tensor) -> Tensor {
         gatherRows(x, indices: indices, into: gathered)
         rmsNorm(gathered, weight: norm, eps: eps, rows: indices.count, into: normed)
         matmul(normed, weight: head, rows: indices.count, into: logits)
-        return read(logits, rows: indices.count)
+        return Tensor(dtype: logits.dtype, shape: [indices.count, logits.rowLength], data: logits.data,
+                      byteCount: indices.count * logits.rowLength * 4, owner: logits)
     }
 }

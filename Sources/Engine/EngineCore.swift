@@ -18,6 +18,9 @@ public final class EngineCore {
     private var states: [Int: RequestState] = [:]
     private var nextID = 1
     private let routing: RoutingCounts?
+    /// Rows sampled from device summaries, and those of them that needed their whole row read (fallbacks).
+    public private(set) var summarySampledRows = 0
+    public private(set) var summaryFallbackRows = 0
 
     /// Per-request state outside the scheduler: sampling, detokenizing, stop strings, timing.
     final class RequestState {
@@ -172,18 +175,22 @@ public final class EngineCore {
         }
         routing?.reset()
         routing?.isDecodeRow = decodeRow
-        let logits = model.forward(tokens: tokens, batch: AttentionBatch(slots: slots, sequenceSlotOffsets: offsets, rows: rows),
-                                   cache: cache, logitRows: logitRows, routing: routing)
+        let batch = AttentionBatch(slots: slots, sequenceSlotOffsets: offsets, rows: rows)
         var sampled: [(requestID: Int, token: Int32)] = []
-        var row = 0
-        let vocab = model.vocabularySize
-        for chunk in plan.chunks where chunk.samples {
-            guard let state = states[chunk.requestID] else { row += 1; continue }
-            let rowLogits = logits[(row * vocab)..<((row + 1) * vocab)]
-            let token = Int32(state.sampler.sample(rowLogits))
-            if let n = state.logprobs { state.pendingLogprob = TokenLogprob.compute(rowLogits, token: token, count: n) }
-            sampled.append((chunk.requestID, token))
-            row += 1
+        if model.backend.prefersDeviceSampling {
+            sampled = sampleOnDevice(plan: plan, tokens: tokens, batch: batch, logitRows: logitRows)
+        } else {
+            let logits = model.forward(tokens: tokens, batch: batch, cache: cache, logitRows: logitRows, routing: routing)
+            var row = 0
+            let vocab = model.vocabularySize
+            for chunk in plan.chunks where chunk.samples {
+                guard let state = states[chunk.requestID] else { row += 1; continue }
+                let rowLogits = logits[(row * vocab)..<((row + 1) * vocab)]
+                let token = Int32(state.sampler.sample(rowLogits))
+                if let n = state.logprobs { state.pendingLogprob = TokenLogprob.compute(rowLogits, token: token, count: n) }
+                sampled.append((chunk.requestID, token))
+                row += 1
+            }
         }
         let finished = Dictionary(uniqueKeysWithValues: scheduler.update(sampled: sampled).map { ($0.id, $0.reason) })
         let tokenTime = now()
@@ -215,6 +222,47 @@ public final class EngineCore {
             }
         }
         return outputs
+    }
+
+    /// The step with sampling on the device: the logits stay there, the backend summarizes each sampled row
+    /// (top logits, exp sums, a Gumbel draw keyed by the request's generator) and only the summaries come
+    /// back. A row whose draw (or logprobs) the summary cannot decide exactly is read and sampled in full.
+    private func sampleOnDevice(plan: SchedulerOutput, tokens: [Int32], batch: AttentionBatch, logitRows: [Int]) -> [(requestID: Int, token: Int32)] {
+        guard let logits = model.forwardLogits(tokens: tokens, batch: batch, cache: cache, logitRows: logitRows, routing: routing) else { return [] }
+        let vocab = model.vocabularySize
+        let chunks = Array(plan.chunks.filter(\.samples).prefix(logitRows.count))
+        let requests = chunks.map { states[$0.requestID]?.sampler.summaryRequest() ?? LogitSummaryRequest(temperature: 0, noiseKey: 0) }
+        let summaries = model.backend.summarizeLogits(logits, rows: chunks.count, vocabulary: vocab, top: LogitSummary.defaultTopCount,
+                                                      requests: requests)
+        func readRow(_ r: Int) -> [Float] {
+            let view = Tensor(dtype: .f32, shape: [1, logits.rowLength], data: logits.data + r * logits.rowLength * 4,
+                              byteCount: logits.rowLength * 4, owner: logits)
+            return Array(model.backend.read(view, rows: 1).prefix(vocab))
+        }
+        var sampled: [(requestID: Int, token: Int32)] = []
+        for (row, chunk) in chunks.enumerated() {
+            guard let state = states[chunk.requestID] else { continue }
+            summarySampledRows += 1
+            var rowLogits: [Float]?
+            let token: Int32
+            if let t = state.sampler.sample(from: summaries[row], vocabulary: vocab) {
+                token = Int32(t)
+            } else {
+                summaryFallbackRows += 1
+                let values = readRow(row)
+                rowLogits = values
+                token = Int32(state.sampler.sample(values[...]))
+            }
+            if let n = state.logprobs {
+                if rowLogits == nil, let lp = TokenLogprob.compute(summary: summaries[row], token: token, count: n, vocabulary: vocab) {
+                    state.pendingLogprob = lp
+                } else {
+                    state.pendingLogprob = TokenLogprob.compute((rowLogits ?? readRow(row))[...], token: token, count: n)
+                }
+            }
+            sampled.append((chunk.requestID, token))
+        }
+        return sampled
     }
 
     /// An update; the first one of a request also carries its prompt and prefix-cache counts.

@@ -72,7 +72,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 /// and truncation sorts only the tokens that can survive it.
 public struct Sampler: Sendable {
     public let parameters: SamplingParameters
-    private var rng: SeededGenerator
+    var rng: SeededGenerator
 
     public init(_ parameters: SamplingParameters) {
         self.parameters = parameters

@@ -18,6 +18,11 @@ public protocol LanguageModel: AnyObject {
     /// returns the logits of the rows listed in `logitRows`, concatenated (`logitRows.count * vocabularySize`).
     /// MoE models add the step's expert choices to `routing` when it is given.
     func forward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> [Float]
+
+    /// `forward` with the logits left on the backend: a `[logitRows.count, vocabularySize]` f32 tensor, valid
+    /// until the next forward; nil when `logitRows` is empty. The default runs `forward` and hands its floats
+    /// to the backend (models override it; `forward` is then `readingForward`, a read of this).
+    func forwardLogits(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> Tensor?
 }
 
 extension LanguageModel {
@@ -28,6 +33,31 @@ extension LanguageModel {
     public func forward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int]) -> [Float] {
         forward(tokens: tokens, batch: batch, cache: cache, logitRows: logitRows, routing: nil)
     }
+
+    public func forwardLogits(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> Tensor? {
+        let values = forward(tokens: tokens, batch: batch, cache: cache, logitRows: logitRows, routing: routing)
+        guard !logitRows.isEmpty else { return nil }
+        let host = HostFloats(values)
+        let tensor = HostTensor(name: "logits", dtype: .f32, shape: [logitRows.count, vocabularySize],
+                                bytes: UnsafeRawBufferPointer(host.values), owner: host)
+        do { return try backend.weight(tensor) } catch { preconditionFailure("logits onto \(backend.description): \(error)") }
+    }
+
+    /// `forwardLogits` read to the host: the logits `forward` returns (`[]` when `logitRows` is empty).
+    public func readingForward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> [Float] {
+        guard let logits = forwardLogits(tokens: tokens, batch: batch, cache: cache, logitRows: logitRows, routing: routing) else { return [] }
+        return backend.read(logits, rows: logitRows.count)
+    }
+}
+
+/// Floats in memory of their own, for a `HostTensor` that outlives the array they came from.
+final class HostFloats {
+    let values: UnsafeMutableBufferPointer<Float>
+    init(_ array: [Float]) {
+        values = .allocate(capacity: max(array.count, 1))
+        _ = values.initialize(from: array)
+    }
+    deinit { values.deallocate() }
 }
 
 /// The MoE layers of a model and their expert count.

@@ -146,6 +146,11 @@ public final class Llama4Model: LanguageModel {
     }
 
     public func forward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> [Float] {
+        readingForward(tokens: tokens, batch: batch, cache: cache, logitRows: logitRows, routing: routing)
+    }
+
+    /// The step with its logits left on the backend (`[logitRows.count, vocab]`, the head workspace's buffer).
+    public func forwardLogits(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> Tensor? {
         let rows = tokens.count
         precondition(rows == batch.rows.count && rows > 0, "one batch row per token")
         let c = config, b = backend, w = workspace(rows: rows)
@@ -190,10 +195,10 @@ public final class Llama4Model: LanguageModel {
             b.add(w.x, w.ffnOut, rows: rows)
         }
         if let routing, preparedExperts.contains(where: { $0 != nil }) { recordFusedRouting(routing, rows: rows, workspace: w) }
-        guard !logitRows.isEmpty else { return [] }
+        guard !logitRows.isEmpty else { return nil }
         // Final norm and head only for the rows whose logits are wanted.
         let head = headWorkspace(rows: logitRows.count)
-        return b.headLogits(w.x, indices: logitRows, norm: finalNorm, eps: c.epsilon, head: output,
+        return b.headLogitsTensor(w.x, indices: logitRows, norm: finalNorm, eps: c.epsilon, head: output,
                             gathered: head.gathered, normed: head.normed, logits: head.logits)
     }
 

@@ -170,6 +170,11 @@ public final class LlamaModel: LanguageModel {
 
 
     public func forward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> [Float] {
+        readingForward(tokens: tokens, batch: batch, cache: cache, logitRows: logitRows, routing: routing)
+    }
+
+    /// The step with its logits left on the backend (`[logitRows.count, vocab]`, the head workspace's buffer).
+    public func forwardLogits(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> Tensor? {
         let rows = tokens.count
         precondition(rows == batch.rows.count && rows > 0, "one batch row per token")
         let c = config, b = backend, w = workspace(rows: rows)
@@ -196,10 +201,10 @@ public final class LlamaModel: LanguageModel {
             b.matmul(w.gate, weight: layer.down, rows: rows, into: w.h)
             b.add(w.x, w.h, rows: rows)
         }
-        guard !logitRows.isEmpty else { return [] }
+        guard !logitRows.isEmpty else { return nil }
         // Final norm and head only for the rows whose logits are wanted.
         let head = headWorkspace(rows: logitRows.count)
-        return b.headLogits(w.x, indices: logitRows, norm: finalNorm, eps: c.rmsEpsilon, head: output,
+        return b.headLogitsTensor(w.x, indices: logitRows, norm: finalNorm, eps: c.rmsEpsilon, head: output,
                             gathered: w.h, normed: head.normed, logits: head.logits)
     }
 }

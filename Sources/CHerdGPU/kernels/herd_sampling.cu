@@ -1,2 +1,213 @@
 // Part of the kernel tree compiled after herd_kernels.cu (see Sources/CHerdGPU/gpu.c).
 #include "vendor.h"
+
+// Logit summaries for sampling on the device (GPUBackend+Sampling.swift; host twin: LogitSummary.host in
+// Sources/Compute/LogitSummary.swift). Per row: the n best logits with their ids (logit descending, ties to
+// the lower id; NaN never listed), the max, sum exp((l - max) / T) and sum exp(l - max) over the row, and the
+// Gumbel-max draw argmax_i l_i / T + g_i with g_i = -log(-log(u_i)), u_i from a hash of (key, i).
+//
+// Two kernels: herd_logits_chunk_summary makes one record per (row, chunk of HERD_SAMPLE_CHUNK logits);
+// herd_logits_merge_summary merges groups of records of a row into one, and runs until one record per row
+// is left. A record is 2n + 6 floats: n values, n ids (int bits; 0x7fffffff = none), then max, sum at T,
+// sum at 1, the draw's key, id (int bits) and logit. Sums are relative to the record's own max.
+// Block reductions go through shared memory sized by blockDim (a power of two <= 1024), no warp intrinsics.
+
+#define HERD_SAMPLE_CHUNK 4096
+#define HERD_SAMPLE_NONE 0x7fffffff
+
+// The order of candidates: larger value first, then the lower id.
+__device__ __forceinline__ bool herd_sample_before(float a, int ia, float b, int ib) {
+    return a > b || (a == b && ia < ib);
+}
+
+// The block's first (value, id) under herd_sample_before; every thread gets it.
+__device__ void herd_sample_block_best(float &v, int &id, float *sv, int *si) {
+    sv[threadIdx.x] = v;
+    si[threadIdx.x] = id;
+    __syncthreads();
+    for (unsigned int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s && herd_sample_before(sv[threadIdx.x + s], si[threadIdx.x + s], sv[threadIdx.x], si[threadIdx.x])) {
+            sv[threadIdx.x] = sv[threadIdx.x + s];
+            si[threadIdx.x] = si[threadIdx.x + s];
+        }
+        __syncthreads();
+    }
+    v = sv[0];
+    id = si[0];
+    __syncthreads();
+}
+
+// Gumbel noise of token i under key, as LogitSummary.gumbelNoise: 52 bits of a SplitMix64 hash, in double.
+__device__ __forceinline__ float herd_gumbel_noise(unsigned long long key, long long i) {
+    const unsigned long long h = herd_mix64(key ^ herd_mix64((unsigned long long)i));
+    const double u = ((double)(h >> 12) + 0.5) * 2.220446049250313080847263336181640625e-16;  // 2^-52
+    return (float)(-log(-log(u)));
+}
+
+// The n best of a block's candidates by n rounds of block argmax. cand(j) gives the thread's j-th own
+// candidate (value, id), for j in 0..<own; NaN values are never taken. Each thread keeps its best candidate
+// after the last winner it owned, so only the owner rescans after a round. Thread 0 writes values[r], ids[r].
+template <typename Cand>
+__device__ void herd_sample_top(Cand cand, int own, int n, float *values, float *ids, float *sv, int *si) {
+    float bv = HERD_NEG_INF;
+    int bi = HERD_SAMPLE_NONE;
+    for (int j = 0; j < own; j++) {
+        float v; int id;
+        cand(j, v, id);
+        if (v == v && herd_sample_before(v, id, bv, bi)) { bv = v; bi = id; }
+    }
+    for (int r = 0; r < n; r++) {
+        float wv = bv;
+        int wi = bi;
+        herd_sample_block_best(wv, wi, sv, si);
+        if (threadIdx.x == 0) {
+            values[r] = wv;
+            ids[r] = __int_as_float(wi);
+        }
+        if (wi != HERD_SAMPLE_NONE && wi == bi) {
+            // this thread's winner is taken: its next best comes strictly after it
+            bv = HERD_NEG_INF;
+            bi = HERD_SAMPLE_NONE;
+            for (int j = 0; j < own; j++) {
+                float v; int id;
+                cand(j, v, id);
+                if (v == v && herd_sample_before(wv, wi, v, id) && herd_sample_before(v, id, bv, bi)) { bv = v; bi = id; }
+            }
+        }
+    }
+}
+
+struct HerdSampleChunkCand {
+    const float *x;
+    int start;
+    __device__ void operator()(int j, float &v, int &id) const {
+        const int k = threadIdx.x + j * blockDim.x;
+        v = x[k];
+        id = start + k;
+    }
+};
+
+struct HerdSampleMergeCand {
+    const float *x;
+    const int *ids;
+    __device__ void operator()(int j, float &v, int &id) const {
+        const int k = threadIdx.x + j * blockDim.x;
+        v = x[k];
+        id = ids[k];
+    }
+};
+
+// One record per (row, chunk). grid: (rows, chunks); block: 256. params[4 r ..< 4 r + 4] = {1/T bits (1 when
+// greedy), key low, key high, draw (0: greedy, no Gumbel draw)}. logits: rows of stride ld, vocab used.
+HERD_KERNEL void herd_logits_chunk_summary(const float *logits, int ld, int vocab, const int *params, int n, float *out) {
+    __shared__ float s_x[HERD_SAMPLE_CHUNK];
+    __shared__ float s_v[1024];
+    __shared__ int s_i[1024];
+    const int row = blockIdx.x, chunk = blockIdx.y, t = threadIdx.x, nt = blockDim.x;
+    const int start = chunk * HERD_SAMPLE_CHUNK;
+    const int len = vocab - start < HERD_SAMPLE_CHUNK ? vocab - start : HERD_SAMPLE_CHUNK;
+    const float *x = logits + (long)row * ld + start;
+    const int *p = params + 4 * row;
+    const float inv_t = __int_as_float(p[0]);
+    const unsigned long long key = (unsigned long long)(unsigned int)p[1] | ((unsigned long long)(unsigned int)p[2] << 32);
+    const int draw = p[3];
+    float gk = HERD_NEG_INF;
+    int gi = HERD_SAMPLE_NONE;
+    for (int j = t; j < len; j += nt) {
+        const float v = x[j];
+        s_x[j] = v;
+        if (draw && v == v) {
+            const float k = __fadd_rn(__fmul_rn(v, inv_t), herd_gumbel_noise(key, start + j));
+            if (k == k && herd_sample_before(k, start + j, gk, gi)) { gk = k; gi = start + j; }
+        }
+    }
+    // Threads past the chunk's end pad with NaN (never taken).
+    for (int j = len + t; j < ((len + nt - 1) / nt) * nt; j += nt) s_x[j] = __int_as_float(0x7fc00000);
+    __syncthreads();
+    float *record = out + ((long)row * gridDim.y + chunk) * (2 * n + 6);
+    const int own = (len + nt - 1) / nt;
+    HerdSampleChunkCand cand = {s_x, start};
+    herd_sample_top(cand, own, n, record, record + n, s_v, s_i);
+    // The chunk's max is its first value (thread 0 wrote it; all threads read it after a barrier).
+    __syncthreads();
+    const float m = record[0];
+    float st = 0, s1 = 0;
+    if (m > HERD_NEG_INF) {
+        for (int j = t; j < len; j += nt) {
+            const float v = s_x[j];
+            if (v == v) {
+                st += expf((v - m) * inv_t);
+                s1 += expf(v - m);
+            }
+        }
+    }
+    st = herd_block_sum(st, s_v);
+    s1 = herd_block_sum(s1, s_v);
+    herd_sample_block_best(gk, gi, s_v, s_i);
+    if (t == 0) {
+        float *stats = record + 2 * n;
+        stats[0] = m;
+        stats[1] = st;
+        stats[2] = s1;
+        stats[3] = gk;
+        stats[4] = __int_as_float(gi);
+        stats[5] = gi != HERD_SAMPLE_NONE ? s_x[gi - start] : HERD_NEG_INF;
+    }
+}
+
+// Merges each row's records in groups of 4096 / n (one block per group) into one record per group.
+// grid: (rows, groups); block: 256. in: [rows, lists] records; out: [rows, groups] records.
+HERD_KERNEL void herd_logits_merge_summary(const float *in, int lists, const int *params, int n, float *out) {
+    __shared__ float s_x[HERD_SAMPLE_CHUNK];
+    __shared__ int s_id[HERD_SAMPLE_CHUNK];
+    __shared__ float s_v[1024];
+    __shared__ int s_i[1024];
+    const int row = blockIdx.x, group = blockIdx.y, t = threadIdx.x, nt = blockDim.x;
+    const int width = 2 * n + 6, per_group = HERD_SAMPLE_CHUNK / n;
+    const int first = group * per_group;
+    const int count = lists - first < per_group ? lists - first : per_group;
+    const float *base = in + ((long)row * lists + first) * width;
+    const float inv_t = __int_as_float(params[4 * row]);
+    const int total = count * n, padded = ((total + nt - 1) / nt) * nt;
+    for (int e = t; e < padded; e += nt) {
+        if (e < total) {
+            const int list = e / n, k = e % n;
+            s_x[e] = base[(long)list * width + k];
+            s_id[e] = __float_as_int(base[(long)list * width + n + k]);
+        } else {
+            s_x[e] = __int_as_float(0x7fc00000);
+            s_id[e] = HERD_SAMPLE_NONE;
+        }
+    }
+    __syncthreads();
+    float *record = out + ((long)row * gridDim.y + group) * width;
+    HerdSampleMergeCand cand = {s_x, s_id};
+    herd_sample_top(cand, padded / nt, n, record, record + n, s_v, s_i);
+    if (t == 0) {
+        // max, rescaled sums and the best draw over the group's records
+        float m = HERD_NEG_INF;
+        for (int l = 0; l < count; l++) m = fmaxf(m, base[(long)l * width + 2 * n]);
+        float st = 0, s1 = 0, gk = HERD_NEG_INF, gl = HERD_NEG_INF;
+        int gi = HERD_SAMPLE_NONE;
+        for (int l = 0; l < count; l++) {
+            const float *stats = base + (long)l * width + 2 * n;
+            if (stats[0] > HERD_NEG_INF) {
+                st += stats[1] * expf((stats[0] - m) * inv_t);
+                s1 += stats[2] * expf(stats[0] - m);
+            }
+            const int id = __float_as_int(stats[4]);
+            if (id != HERD_SAMPLE_NONE && herd_sample_before(stats[3], id, gk, gi)) {
+                gk = stats[3];
+                gi = id;
+                gl = stats[5];
+            }
+        }
+        float *stats = record + 2 * n;
+        stats[0] = m;
+        stats[1] = st;
+        stats[2] = s1;
+        stats[3] = gk;
+        stats[4] = __int_as_float(gi);
+        stats[5] = gl;
+    }
+}
