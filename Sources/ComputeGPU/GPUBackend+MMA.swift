@@ -65,6 +65,7 @@ extension GPUBackend {
             splitKMatmul(x, weight: weight, rows: rows, into: out, tiles: grid.0 * grid.1)
             return true
         }
+        if weight.dtype == .bf16, let blas, vendorMatmul(blas, x, weight: weight, rows: rows, into: out) { return true }
         if weight.dtype == .f8_e4m3 {
             let scales = weight.data + FP8Layout(rows: n, columns: k).scalesOffset
             launch("herd_mma_fp8", grid: grid, block: 128,
@@ -103,6 +104,28 @@ extension GPUBackend {
             launch("herd_mma_reduce", grid: (rows, 1), block: 256,
                    [.ptr(w.partial.data), .ptr(scales), .ptr(out.data), .i32(n), .i32(rows), .i32(out.rowLength), .i32(splits)])
         }
+    }
+
+    /// A prefill-sized BF16 product through cuBLASLt: the activations split into BF16 terms once
+    /// (herd_mma_split), one product per term accumulated into `out`. false (nothing queued) when cuBLASLt
+    /// has no algorithm for the shape.
+    private func vendorMatmul(_ blas: CUBLASLt, _ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
+        let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
+        let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: 0)
+        launch("herd_mma_split", grid: (rows, 1), block: 256,
+               [.ptr(x.data), .ptr(w.split.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(terms)])
+        var queued = true
+        let run = {
+            for t in 0..<terms {
+                let a = w.split.data + t * rows * k * 2
+                queued = self.must { () throws(GPUError) in
+                    try blas.matmul(a: a, w: weight.data, d: out.data, m: rows, n: n, k: k, ldd: out.rowLength, accumulate: t > 0)
+                }
+                if !queued { return }
+            }
+        }
+        if let profile { profiled("(cuBLASLt bf16)", profile, run) } else { run() }
+        return queued
     }
 
     /// The decode path's buffers, grown to the largest product seen.

@@ -67,12 +67,60 @@ extension GPUBackend {
                [.ptr(x.data), .ptr(w.slotRows.data), .ptr(w.slotWeights.data), .ptr(w.xg.data), .i32(e.hidden), .i32(x.rowLength), .i32(e.hidden)])
         let table = e.table.data
         let stride = e.count * 8
-        grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, offsets: w.offsets, rows: rows)
-        grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, offsets: w.offsets, rows: rows)
-        swiglu(gate: w.g, up: w.u, rows: slots, into: w.g)
-        grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets, rows: rows)
+        if rows > Self.splitKRows, e.dtype == .bf16, usesTensorCores(.bf16, k: e.hidden, ldx: e.hidden),
+           usesTensorCores(.bf16, k: e.width, ldx: e.width), let blas {
+            vendorExperts(e, blas: blas, workspace: w, slots: slots, rows: rows)
+        } else {
+            grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, offsets: w.offsets, rows: rows)
+            grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, offsets: w.offsets, rows: rows)
+            swiglu(gate: w.g, up: w.u, rows: slots, into: w.g)
+            grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets, rows: rows)
+        }
         launch("herd_moe_combine", grid: (rows, 1), block: 256,
                [.ptr(w.o.data), .ptr(w.slotOf.data), .i32(topK), .ptr(out.data), .i32(e.hidden), .i32(e.hidden), .i32(out.rowLength)])
+    }
+
+    /// Prefill-sized expert products through cuBLASLt, one per expert and activation term: the experts'
+    /// slot counts are read back first (one short wait per MoE layer, small beside a prefill step's
+    /// products). An expert matrix cuBLASLt has no algorithm for runs on Herd's grouped kernel instead.
+    private func vendorExperts(_ e: GPUExperts, blas: CUBLASLt, workspace w: MoEWorkspace, slots: Int, rows: Int) {
+        var offsets = [Int32](repeating: 0, count: e.count + 1)
+        offsets.withUnsafeMutableBytes { copyToHost($0.baseAddress!, from: w.offsets.data, bytes: $0.count) }
+        let terms = tensorCoreActivations.terms
+        let split = mmaWorkspace(splitBytes: terms * slots * max(e.hidden, e.width) * 2, partialBytes: 0).split
+        /// y[s] = W_e x[s] for every expert from x split into terms; false when cuBLASLt declined a shape.
+        func products(_ matrices: ArraySlice<Tensor>, x: Tensor, k: Int, y: Tensor, n: Int) -> Bool {
+            launch("herd_mma_split", grid: (slots, 1), block: 256, [.ptr(x.data), .ptr(split.data), .i32(slots), .i32(k), .i32(k), .i32(terms)])
+            var ok = true
+            let run = {
+                for (expert, matrix) in matrices.enumerated() {
+                    let first = Int(offsets[expert]), count = Int(offsets[expert + 1]) - first
+                    guard count > 0 else { continue }
+                    for t in 0..<terms {
+                        let a = split.data + (t * slots + first) * k * 2
+                        let queued = self.must { () throws(GPUError) in
+                            try blas.matmul(a: a, w: matrix.data, d: y.data + first * y.rowLength * 4, m: count, n: n, k: k, ldd: y.rowLength,
+                                            accumulate: t > 0)
+                        }
+                        if !queued { ok = false; return }
+                    }
+                }
+            }
+            if let profile { profiled("(cuBLASLt bf16 experts)", profile, run) } else { run() }
+            return ok
+        }
+        let table = e.table.data, stride = e.count * 8
+        let gate = e.weights[0..<e.count], up = e.weights[e.count..<(2 * e.count)], down = e.weights[(2 * e.count)...]
+        if !products(gate, x: w.xg, k: e.hidden, y: w.g, n: e.width) {
+            grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, offsets: w.offsets, rows: rows)
+        }
+        if !products(up, x: w.xg, k: e.hidden, y: w.u, n: e.width) {
+            grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, offsets: w.offsets, rows: rows)
+        }
+        swiglu(gate: w.g, up: w.u, rows: slots, into: w.g)
+        if !products(down, x: w.g, k: e.width, y: w.o, n: e.hidden) {
+            grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets, rows: rows)
+        }
     }
 
     func moeWorkspace(slots: Int, hidden: Int, width: Int, experts: Int) -> MoEWorkspace {

@@ -37,6 +37,9 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// Blocks (tiles x KV heads) below which attention leaves the tiled grouped-query kernel for the
     /// per-(row, head) ones, which fill the GPU better on small steps (GPUBackend+AttentionGQA.swift).
     public var gqaAttentionMinimumBlocks = 256
+    /// cuBLASLt for large BF16 products (GPUBackend+MMA.swift), when the library loads; why not otherwise.
+    var blas: CUBLASLt?
+    public private(set) var blasUnavailable: String?
     /// When set, every launch is timed on its own (GPUBackend+Profile.swift); nil in normal runs.
     public var profile: KernelProfile?
 
@@ -68,6 +71,16 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
         for name in Self.kernelNames(vendor: driver.vendor) {
             functions[name] = try driver.function(name, in: module)
         }
+        // NVIDIA's BLAS for large BF16 products where it is installed (HERD_VENDOR_BLAS=0: Herd's kernels only).
+        if driver.vendor == "cuda" && ProcessInfo.processInfo.environment["HERD_VENDOR_BLAS"] != "0" {
+            let bytes = 32 << 20
+            if let workspace = try? driver.allocate(bytes) {
+                do { blas = try CUBLASLt(workspace: workspace, workspaceBytes: bytes) } catch {
+                    driver.free(workspace)
+                    blasUnavailable = "\(error)"
+                }
+            }
+        }
     }
 
     /// NVIDIA GPU `ordinal` through libcuda and NVRTC.
@@ -83,7 +96,8 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     public var description: String {
         // A wavefront of 64 is worth saying; NVIDIA's 32-lane warps are the default reader's assumption.
         let lanes = driver.warpSize == 32 ? "" : ", wavefront \(driver.warpSize)"
-        return "\(driver.vendor) (\(driver.deviceName), \(driver.architecture)\(lanes), \(totalMemory >> 30) GiB)"
+        let vendorBLAS = blas.map { ", cuBLASLt \($0.version)" } ?? ""
+        return "\(driver.vendor) (\(driver.deviceName), \(driver.architecture)\(lanes), \(totalMemory >> 30) GiB\(vendorBLAS))"
     }
 
     /// Free and total device memory now, in bytes (the budget the KV cache is sized from).

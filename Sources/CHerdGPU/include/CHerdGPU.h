@@ -63,6 +63,56 @@ typedef struct {
     const char *(*nvrtcGetErrorString)(herd_nvrtcResult result);
 } herd_nvrtc_api;
 
+/// cuBLASLt (cublasLt.h), for the large BF16 products of prefill. Handles and descriptors are opaque
+/// pointers; scripts/cublaslt-check.c asserts these declarations and enum values against the real header
+/// on a CUDA machine.
+typedef int herd_cublasStatus_t;       // 0 = CUBLAS_STATUS_SUCCESS
+typedef void *herd_cublasLtHandle_t;
+typedef void *herd_cublasLtMatmulDesc_t;
+typedef void *herd_cublasLtMatrixLayout_t;
+typedef void *herd_cublasLtMatmulPreference_t;
+typedef struct { unsigned long long data[8]; } herd_cublasLtMatmulAlgo_t;
+typedef struct {
+    herd_cublasLtMatmulAlgo_t algo;
+    size_t workspaceSize;
+    herd_cublasStatus_t state;
+    float wavesCount;
+    int reserved[4];
+} herd_cublasLtMatmulHeuristicResult_t;
+enum {
+    HERD_CUDA_R_32F = 0,                      // cudaDataType_t
+    HERD_CUDA_R_16BF = 14,
+    HERD_CUBLAS_COMPUTE_32F = 68,             // cublasComputeType_t
+    HERD_CUBLAS_OP_N = 0,                     // cublasOperation_t
+    HERD_CUBLAS_OP_T = 1,
+    HERD_CUBLASLT_MATMUL_DESC_TRANSA = 3,     // cublasLtMatmulDescAttributes_t
+    HERD_CUBLASLT_MATMUL_DESC_TRANSB = 4,
+    HERD_CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1,  // cublasLtMatmulPreferenceAttributes_t
+};
+typedef struct {
+    size_t (*cublasLtGetVersion)(void);
+    herd_cublasStatus_t (*cublasLtCreate)(herd_cublasLtHandle_t *handle);
+    herd_cublasStatus_t (*cublasLtMatmulDescCreate)(herd_cublasLtMatmulDesc_t *desc, int computeType, int scaleType);
+    herd_cublasStatus_t (*cublasLtMatmulDescSetAttribute)(herd_cublasLtMatmulDesc_t desc, int attribute, const void *buffer, size_t size);
+    herd_cublasStatus_t (*cublasLtMatrixLayoutCreate)(herd_cublasLtMatrixLayout_t *layout, int type, unsigned long long rows,
+                                                      unsigned long long cols, long long ld);
+    herd_cublasStatus_t (*cublasLtMatrixLayoutDestroy)(herd_cublasLtMatrixLayout_t layout);
+    herd_cublasStatus_t (*cublasLtMatmulPreferenceCreate)(herd_cublasLtMatmulPreference_t *pref);
+    herd_cublasStatus_t (*cublasLtMatmulPreferenceSetAttribute)(herd_cublasLtMatmulPreference_t pref, int attribute, const void *buffer,
+                                                                size_t size);
+    herd_cublasStatus_t (*cublasLtMatmulAlgoGetHeuristic)(herd_cublasLtHandle_t handle, herd_cublasLtMatmulDesc_t desc,
+                                                          herd_cublasLtMatrixLayout_t a, herd_cublasLtMatrixLayout_t b,
+                                                          herd_cublasLtMatrixLayout_t c, herd_cublasLtMatrixLayout_t d,
+                                                          herd_cublasLtMatmulPreference_t pref, int requested,
+                                                          herd_cublasLtMatmulHeuristicResult_t *results, int *returned);
+    herd_cublasStatus_t (*cublasLtMatmul)(herd_cublasLtHandle_t handle, herd_cublasLtMatmulDesc_t desc, const void *alpha,
+                                          const void *a, herd_cublasLtMatrixLayout_t adesc, const void *b,
+                                          herd_cublasLtMatrixLayout_t bdesc, const void *beta, const void *c,
+                                          herd_cublasLtMatrixLayout_t cdesc, void *d, herd_cublasLtMatrixLayout_t ddesc,
+                                          const herd_cublasLtMatmulAlgo_t *algo, void *workspace, size_t workspaceSize,
+                                          herd_CUstream stream);
+} herd_cublaslt_api;
+
 // MARK: HIP (libamdhip64) and hiprtc, declarations as in hip/hip_runtime_api.h and hip/hiprtc.h
 //
 // hip_check.c asserts every pointer type below against the real headers (libamdhip64-dev) at build
