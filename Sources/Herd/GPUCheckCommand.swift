@@ -138,6 +138,53 @@ struct GPUCheck: ParsableCommand {
             }
             compare("swiglu + add + scale + scatter-add", outs[1], outs[0], tolerance: 1e-5)
         }
+        do {
+            // Logit summaries for sampling on the device (herd_sampling.cu) against the host twin
+            // (LogitSummary.host, the CPU backend's default): Llama 4's vocabulary, rows with ties, -inf, NaN and
+            // all -inf, greedy and sampled. Top-N ids and logits and the Gumbel draw must be equal, sums within 1e-5.
+            let vocab = 202048, top = LogitSummary.defaultTopCount
+            var logitRows: [[Float]] = [randoms(vocab, 10), (0..<vocab).map { _ in Float(Int.random(in: 0...20, using: &rng)) }]
+            var sparse = [Float](repeating: -.infinity, count: vocab)
+            for _ in 0..<30 { sparse[Int.random(in: 0..<vocab, using: &rng)] = Float.random(in: -3...3, using: &rng) }
+            var holes = randoms(vocab, 5)
+            for _ in 0..<(vocab / 100) { holes[Int.random(in: 0..<vocab, using: &rng)] = .nan }
+            logitRows += [sparse, holes, [Float](repeating: -.infinity, count: vocab), randoms(vocab, 30)]
+            let temperatures: [Float] = [1, 0.7, 1.3, 0, 1, 0.5]
+            let requests = temperatures.map { LogitSummaryRequest(temperature: $0, noiseKey: UInt64.random(in: .min ... .max, using: &rng)) }
+            let flat = logitRows.flatMap { $0 }
+            let want = cpu.summarizeLogits(load(cpu, flat, [logitRows.count, vocab]), rows: logitRows.count, vocabulary: vocab, top: top, requests: requests)
+            let gpuLogits = load(gpu, flat, [logitRows.count, vocab])
+            let got = gpu.summarizeLogits(gpuLogits, rows: logitRows.count, vocabulary: vocab, top: top, requests: requests)
+            var problems: [String] = []
+            var worst: Float = 0
+            for r in 0..<logitRows.count {
+                let a = got[r], b = want[r]
+                if a.topIDs != b.topIDs { problems.append("row \(r) top ids") }
+                if a.topLogits.map(\.bitPattern) != b.topLogits.map(\.bitPattern) { problems.append("row \(r) top logits") }
+                if a.maxLogit.bitPattern != b.maxLogit.bitPattern { problems.append("row \(r) max") }
+                if a.gumbelID != b.gumbelID || a.gumbelLogit.bitPattern != b.gumbelLogit.bitPattern {
+                    problems.append("row \(r) draw \(a.gumbelID) vs \(b.gumbelID)")
+                }
+                for (x, y) in [(a.expSum, b.expSum), (a.unitExpSum, b.unitExpSum)] {
+                    let err = abs(x - y) / max(abs(y), 1e-30)
+                    if !(err <= 1e-5) { problems.append("row \(r) sum \(x) vs \(y)") }
+                    worst = max(worst, y == 0 && x == 0 ? 0 : err)
+                }
+            }
+            // The step it replaces: 64 rows summarized vs 64 rows read.
+            let many = gpu.zeros([64, vocab]), manyRequests = (0..<64).map { LogitSummaryRequest(temperature: 1, noiseKey: UInt64($0)) }
+            _ = gpu.summarizeLogits(many, rows: 64, vocabulary: vocab, top: top, requests: manyRequests)
+            var clock = ContinuousClock.now
+            for _ in 0..<5 { _ = gpu.summarizeLogits(many, rows: 64, vocabulary: vocab, top: top, requests: manyRequests) }
+            let summarize = (ContinuousClock.now - clock) / 5
+            clock = ContinuousClock.now
+            for _ in 0..<5 { _ = gpu.read(many, rows: 64) }
+            let read = (ContinuousClock.now - clock) / 5
+            func ms(_ d: Duration) -> String { String(format: "%.3f ms", Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1e3) }
+            record("logit summaries (top-\(top), sums, Gumbel draw; \(logitRows.count) rows x \(vocab))", problems.isEmpty,
+                   (problems.isEmpty ? "ids equal" : problems.prefix(4).joined(separator: "; "))
+                   + String(format: ", sums max relative diff %.3g", worst) + "; 64 rows: summaries \(ms(summarize)), read \(ms(read))")
+        }
 
         for rowCount in [1, 7, 13] {
             // FP8 E4M3 with per-row scales against an exact host product (the CPU twin stores BF16).
