@@ -38,7 +38,8 @@ public enum TensorCoreActivations: String, CaseIterable, Sendable {
 extension GPUBackend {
     /// herd_mma.cu (CUDA only: tensor-core instructions)
     static let mmaKernelNames = ["herd_mma_bf16", "herd_mma_fp8", "herd_moe_mma_bf16", "herd_moe_mma_fp8", "herd_mma_split",
-                                 "herd_mma_bf16_splitk", "herd_mma_fp8_splitk", "herd_mma_reduce"]
+                                 "herd_mma_bf16_splitk", "herd_mma_fp8_splitk", "herd_mma_reduce", "herd_fp8_widen",
+                                 "herd_scale_columns"]
 
     /// Products of at most this many rows take the decode path (activations split once, k split over blocks).
     static let splitKRows = 256
@@ -65,7 +66,7 @@ extension GPUBackend {
             splitKMatmul(x, weight: weight, rows: rows, into: out, tiles: grid.0 * grid.1)
             return true
         }
-        if weight.dtype == .bf16, let blas, vendorMatmul(blas, x, weight: weight, rows: rows, into: out) { return true }
+        if let blas, vendorMatmul(blas, x, weight: weight, rows: rows, into: out) { return true }
         if weight.dtype == .f8_e4m3 {
             let scales = weight.data + FP8Layout(rows: n, columns: k).scalesOffset
             launch("herd_mma_fp8", grid: grid, block: 128,
@@ -109,30 +110,51 @@ extension GPUBackend {
     /// A prefill-sized BF16 product through cuBLASLt: the activations split into BF16 terms once
     /// (herd_mma_split), one product per term accumulated into `out`. false (nothing queued) when cuBLASLt
     /// has no algorithm for the shape.
+    /// FP8 weights are widened to BF16 first (exact; herd_fp8_widen) and their row scales applied to the product.
     private func vendorMatmul(_ blas: CUBLASLt, _ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
         let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
-        let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: 0)
+        let fp8 = weight.dtype == .f8_e4m3
+        let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: 0, widenedBytes: fp8 ? n * k * 2 : 0)
         launch("herd_mma_split", grid: (rows, 1), block: 256,
                [.ptr(x.data), .ptr(w.split.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(terms)])
+        let matrix = fp8 ? widen(weight, into: w.widened) : weight.data
         var queued = true
         let run = {
             for t in 0..<terms {
                 let a = w.split.data + t * rows * k * 2
                 queued = self.must { () throws(GPUError) in
-                    try blas.matmul(a: a, w: weight.data, d: out.data, m: rows, n: n, k: k, ldd: out.rowLength, accumulate: t > 0)
+                    try blas.matmul(a: a, w: matrix, d: out.data, m: rows, n: n, k: k, ldd: out.rowLength, accumulate: t > 0)
                 }
                 if !queued { return }
             }
         }
-        if let profile { profiled("(cuBLASLt bf16)", profile, run) } else { run() }
+        if let profile { profiled(fp8 ? "(cuBLASLt fp8 widened)" : "(cuBLASLt bf16)", profile, run) } else { run() }
+        if queued && fp8 { scaleColumns(out, rows: rows, scales: weight.data + FP8Layout(rows: n, columns: k).scalesOffset, n: n) }
         return queued
     }
 
+    /// An FP8 weight's values as BF16 in `buffer` (exact; the row scales are not applied).
+    func widen(_ weight: Tensor, into buffer: Tensor) -> UnsafeMutableRawPointer {
+        let count = weight.rowCount * weight.rowLength
+        launch("herd_fp8_widen", grid: ((count + 4095) / 4096, 1), block: 256,
+               [.ptr(weight.data), .ptr(buffer.data), .u64(UInt64(count)), .i32(driver.fp8Encoding.exponentBias)])
+        return buffer.data
+    }
+
+    /// y[r, i] *= scales[i] for the first `rows` rows.
+    func scaleColumns(_ y: UnsafeMutableRawPointer, rows: Int, ldy: Int, scales: UnsafeMutableRawPointer, n: Int) {
+        launch("herd_scale_columns", grid: (rows, 1), block: 256, [.ptr(y), .ptr(scales), .i32(n), .i32(ldy)])
+    }
+    func scaleColumns(_ y: Tensor, rows: Int, scales: UnsafeMutableRawPointer, n: Int) {
+        scaleColumns(y.data, rows: rows, ldy: y.rowLength, scales: scales, n: n)
+    }
+
     /// The decode path's buffers, grown to the largest product seen.
-    func mmaWorkspace(splitBytes: Int, partialBytes: Int) -> MMAWorkspace {
+    func mmaWorkspace(splitBytes: Int, partialBytes: Int, widenedBytes: Int = 0) -> MMAWorkspace {
         let w = mmaBuffers
         if w.split.byteCount < splitBytes { w.split = deviceTensor(.i8, [splitBytes], allocate(splitBytes), bytes: splitBytes) }
         if w.partial.byteCount < partialBytes { w.partial = deviceTensor(.i8, [partialBytes], allocate(partialBytes), bytes: partialBytes) }
+        if w.widened.byteCount < widenedBytes { w.widened = deviceTensor(.i8, [widenedBytes], allocate(widenedBytes), bytes: widenedBytes) }
         return w
     }
 
@@ -154,12 +176,15 @@ extension GPUBackend {
     }
 }
 
-/// Scratch of the tensor-core decode path: activations split into BF16 terms, per-split partial sums.
+/// Scratch of the tensor-core paths: activations split into BF16 terms, per-split partial sums, an FP8
+/// weight widened to BF16 for cuBLASLt.
 final class MMAWorkspace {
     var split: Tensor
     var partial: Tensor
+    var widened: Tensor
     init(empty: Tensor) {
         split = empty
         partial = empty
+        widened = empty
     }
 }

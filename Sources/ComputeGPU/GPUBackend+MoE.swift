@@ -67,8 +67,8 @@ extension GPUBackend {
                [.ptr(x.data), .ptr(w.slotRows.data), .ptr(w.slotWeights.data), .ptr(w.xg.data), .i32(e.hidden), .i32(x.rowLength), .i32(e.hidden)])
         let table = e.table.data
         let stride = e.count * 8
-        if rows > Self.splitKRows, e.dtype == .bf16, usesTensorCores(.bf16, k: e.hidden, ldx: e.hidden),
-           usesTensorCores(.bf16, k: e.width, ldx: e.width), let blas {
+        if rows > Self.splitKRows, usesTensorCores(e.dtype, k: e.hidden, ldx: e.hidden), usesTensorCores(e.dtype, k: e.width, ldx: e.width),
+           let blas {
             vendorExperts(e, blas: blas, workspace: w, slots: slots, rows: rows)
         } else {
             grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, offsets: w.offsets, rows: rows)
@@ -86,8 +86,10 @@ extension GPUBackend {
     private func vendorExperts(_ e: GPUExperts, blas: CUBLASLt, workspace w: MoEWorkspace, slots: Int, rows: Int) {
         var offsets = [Int32](repeating: 0, count: e.count + 1)
         offsets.withUnsafeMutableBytes { copyToHost($0.baseAddress!, from: w.offsets.data, bytes: $0.count) }
-        let terms = tensorCoreActivations.terms
-        let split = mmaWorkspace(splitBytes: terms * slots * max(e.hidden, e.width) * 2, partialBytes: 0).split
+        let terms = tensorCoreActivations.terms, fp8 = e.dtype == .f8_e4m3
+        let buffers = mmaWorkspace(splitBytes: terms * slots * max(e.hidden, e.width) * 2, partialBytes: 0,
+                                   widenedBytes: fp8 ? e.hidden * e.width * 2 : 0)
+        let split = buffers.split
         /// y[s] = W_e x[s] for every expert from x split into terms; false when cuBLASLt declined a shape.
         func products(_ matrices: ArraySlice<Tensor>, x: Tensor, k: Int, y: Tensor, n: Int) -> Bool {
             launch("herd_mma_split", grid: (slots, 1), block: 256, [.ptr(x.data), .ptr(split.data), .i32(slots), .i32(k), .i32(k), .i32(terms)])
@@ -96,17 +98,22 @@ extension GPUBackend {
                 for (expert, matrix) in matrices.enumerated() {
                     let first = Int(offsets[expert]), count = Int(offsets[expert + 1]) - first
                     guard count > 0 else { continue }
+                    // FP8: this expert's matrix widened to BF16 (exact), its row scales applied after the products.
+                    let weights = fp8 ? self.widen(matrix, into: buffers.widened) : matrix.data
+                    let rowsOut = y.data + first * y.rowLength * 4
                     for t in 0..<terms {
                         let a = split.data + (t * slots + first) * k * 2
                         let queued = self.must { () throws(GPUError) in
-                            try blas.matmul(a: a, w: matrix.data, d: y.data + first * y.rowLength * 4, m: count, n: n, k: k, ldd: y.rowLength,
-                                            accumulate: t > 0)
+                            try blas.matmul(a: a, w: weights, d: rowsOut, m: count, n: n, k: k, ldd: y.rowLength, accumulate: t > 0)
                         }
                         if !queued { ok = false; return }
                     }
+                    if fp8 {
+                        self.scaleColumns(rowsOut, rows: count, ldy: y.rowLength, scales: matrix.data + FP8Layout(rows: n, columns: k).scalesOffset, n: n)
+                    }
                 }
             }
-            if let profile { profiled("(cuBLASLt bf16 experts)", profile, run) } else { run() }
+            if let profile { profiled(fp8 ? "(cuBLASLt fp8 widened experts)" : "(cuBLASLt bf16 experts)", profile, run) } else { run() }
             return ok
         }
         let table = e.table.data, stride = e.count * 8

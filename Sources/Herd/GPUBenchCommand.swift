@@ -13,7 +13,7 @@ struct GPUBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpu-bench",
         abstract: "Time Llama 4 decode steps and prefill on a model and print achieved GB/s and TF/s (a table).",
-        discussion: "Decode: every sequence has --context tokens of KV cache; the step runs one token per sequence through the whole model and the output head. Bytes read = weights touched (attention, router, shared expert, the experts the step's tokens were routed to, dense MLPs, the head, the embedding rows) + the KV cache read. Prefill: --prefill-tokens tokens in one step; FLOPs = 2 x active weights x tokens + attention.")
+        discussion: "Decode: every sequence has --context tokens of KV cache; the step runs one token per sequence through the whole model and the output head and samples every row (temperature 1) as the engine does. Bytes read = weights touched (attention, router, shared expert, the experts the step's tokens were routed to, dense MLPs, the head, the embedding rows) + the KV cache read. Prefill: --prefill-tokens tokens in one step; FLOPs = 2 x active weights x tokens + attention.")
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, parsing: .upToNextOption, help: "Decode batch sizes (concurrent sequences).")
@@ -56,7 +56,7 @@ struct GPUBench: ParsableCommand {
                 routing?.reset()
                 routing?.isDecodeRow = [Bool](repeating: true, count: b)
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                _ = model.forward(tokens: tokens, batch: attentionBatch, cache: cache, logitRows: Array(0..<b), routing: routing)
+                decodeStep(model, tokens: tokens, batch: attentionBatch, cache: cache, routing: routing)
                 let t1 = DispatchTime.now().uptimeNanoseconds
                 if step > 0 { times.append(Double(t1 - t0) / 1e9) }
                 if let routing { expertsHit = routing.decode.filter { $0 > 0 }.count }
@@ -71,7 +71,7 @@ struct GPUBench: ParsableCommand {
                          bytes / 1e9, bytes / t / 1e9, flops / 1e12, flops / t / 1e12))
             if profile {
                 profiles.append(("decode \(b) x ctx \(context)", t, profileStep(model) {
-                    _ = model.forward(tokens: tokens, batch: attentionBatch, cache: cache, logitRows: Array(0..<b), routing: routing)
+                    decodeStep(model, tokens: tokens, batch: attentionBatch, cache: cache, routing: routing)
                 }))
             }
         }
@@ -101,6 +101,22 @@ struct GPUBench: ParsableCommand {
             }
         }
         Self.printProfiles(profiles)
+    }
+
+    /// A decode step as the engine runs it: the model over the batch, then every row sampled (temperature 1)
+    /// from logit summaries on backends that sample on the device, or from the logits read to the host.
+    func decodeStep(_ model: Llama4Model, tokens: [Int32], batch: AttentionBatch, cache: KVCache, routing: RoutingCounts?) {
+        let rows = tokens.count, vocab = model.vocabularySize
+        if model.backend.prefersDeviceSampling {
+            guard let logits = model.forwardLogits(tokens: tokens, batch: batch, cache: cache, logitRows: Array(0..<rows), routing: routing)
+            else { return }
+            let requests = (0..<rows).map { LogitSummaryRequest(temperature: 1, noiseKey: UInt64($0) &* 0x9E37_79B9_7F4A_7C15) }
+            _ = model.backend.summarizeLogits(logits, rows: rows, vocabulary: vocab, top: LogitSummary.defaultTopCount, requests: requests)
+        } else {
+            var sampler = Sampler(SamplingParameters(temperature: 1, seed: 1))
+            let logits = model.forward(tokens: tokens, batch: batch, cache: cache, logitRows: Array(0..<rows), routing: routing)
+            for r in 0..<rows { _ = sampler.sample(logits[(r * vocab)..<((r + 1) * vocab)]) }
+        }
     }
 
     /// One more step with every launch timed on its own (nil when the backend is not a GPU).

@@ -363,6 +363,16 @@ struct GPUCheck: ParsableCommand {
             if nativeLogits != gpuLogits {
                 compare("model logits, FP8 kept on the GPU (\(onCPU.name))", nativeLogits, cpuLogits, tolerance: 2e-2)
                 print("     greedy with FP8 kept: \(nativeTokens.prefix(8)) (\(zip(nativeTokens, cpuTokens).prefix { $0 == $1 }.count) of \(tokens) equal to the CPU's before diverging)")
+                // The longest prefill too: FP8 products of prefill size (cuBLASLt on widened weights where present).
+                if let prefill = prefillTokens.max(), prefill > ids.count {
+                    let count = min(prefill, onCPU.model.contextLength)
+                    let long = (0..<count).map { ids[$0 % ids.count] }
+                    func last(_ m: any LanguageModel) -> [Float] {
+                        m.forward(tokens: long, batch: .contiguous(start: 0, count: count), cache: m.makeKVCache(slots: count), logitRows: [count - 1])
+                    }
+                    compare("model logits after a \(count)-token prefill, FP8 kept on the GPU (\(onCPU.name))", last(native.model), last(onCPU.model),
+                            tolerance: 2e-2)
+                }
             }
         }
         let failed = results.filter { !$0.1 }.count

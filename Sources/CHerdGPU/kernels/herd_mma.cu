@@ -273,3 +273,19 @@ HERD_KERNEL void __launch_bounds__(128) herd_moe_mma_fp8(const unsigned long lon
     herd_moe_mma<true>(weights, (long)scales_offset, bias, offsets, x, y, n, k, ldx, ldy, terms);
 }
 #endif
+
+#if HERD_CUDA
+// FP8 weights for cuBLASLt's BF16 products (prefill): out = the BF16 bits of each E4M3 value (exact; the
+// row scales are applied to the product by herd_scale_columns). grid: ceil(count / 4096); 256 threads.
+HERD_KERNEL void herd_fp8_widen(const unsigned char *w, unsigned short *out, long long count, int bias) {
+    const long long base = (long long)blockIdx.x * 4096;
+    for (int i = threadIdx.x; i < 4096; i += blockDim.x) {
+        const long long e = base + i;
+        if (e < count) out[e] = (unsigned short)(__float_as_uint(herd_fp8_to_float(w[e], bias)) >> 16);
+    }
+}
+// y[r, i] *= scales[i] for r < rows. grid: rows.
+HERD_KERNEL void herd_scale_columns(float *y, const float *scales, int n, int ldy) {
+    for (int i = threadIdx.x; i < n; i += blockDim.x) y[(long)blockIdx.x * ldy + i] *= scales[i];
+}
+#endif
