@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU speed in one call on the GPU machine: the card's ceilings (scripts/gpu-ceilings.py, PyTorch), then
 # Herd's decode and prefill on a synthetic Scout-shaped model at full width, cut to the layers that fit,
-# in BF16 and FP8. Usage: scripts/gpu-bench.sh DIR [LAYERS]   (DIR holds a static `herd` binary)
+# in BF16 and FP8 weights, with f32 activations (exact, the default) and BF16 activations (as vLLM), and
+# one per-kernel profile. Usage: scripts/gpu-bench.sh DIR [LAYERS]   (DIR holds a static `herd` binary)
 set -uo pipefail
 dir="${1:-dist}"
 layers="${2:-8}"
@@ -11,7 +12,12 @@ nvidia-smi --query-gpu=name,memory.total,clocks.max.memory,power.limit --format=
 echo "== ceilings =="
 python3 "$here/gpu-ceilings.py"
 for dtype in bf16 fp8; do
-  echo "== herd gpu-bench: synthetic:scout,layers=$layers,dtype=$dtype =="
-  "$dir/herd" gpu-bench --device cuda --model "synthetic:scout,layers=$layers,dtype=$dtype" --batch 1 64 --context 1024 \
-    --prefill-tokens 2048 --steps 5
+  for acts in f32 bf16; do
+    echo "== herd gpu-bench: synthetic:scout,layers=$layers,dtype=$dtype, --tensor-core-activations $acts =="
+    "$dir/herd" gpu-bench --device cuda --tensor-core-activations "$acts" --model "synthetic:scout,layers=$layers,dtype=$dtype" \
+      --batch 1 64 --context 1024 --prefill-tokens 2048 --steps 5 | grep -v "^model:\|^$"
+  done
 done
+echo "== per-kernel profile: synthetic:scout,layers=$layers,dtype=bf16 (f32 activations) =="
+"$dir/herd" gpu-bench --device cuda --model "synthetic:scout,layers=$layers,dtype=bf16" --batch 1 64 --context 1024 \
+  --prefill-tokens 2048 --steps 3 --profile | sed -n '/kernels/,$p'

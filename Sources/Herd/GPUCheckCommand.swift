@@ -216,39 +216,39 @@ struct GPUCheck: ParsableCommand {
             // the activations as the kernel splits them; outputs not a multiple of 64; 100 rows (the decode path:
             // activations split once, k split over blocks) and 300 (the prefill path: split on the way).
             for m in [100, 300] {
-            let n = 200, k = 320
-            let xs = randoms(m * k, 4)
-            let w16 = randoms(n * k, 0.1).map { UInt16($0.bitPattern >> 16) }
-            var f8 = (0..<(n * k)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            for i in f8.indices where f8[i] & 0x7f == 0x7f { f8[i] = 0x38 }
-            let scales = (0..<n).map { _ in Float.random(in: 0.001...0.01, using: &rng) }
-            let bf16 = try w16.withUnsafeBytes { try gpu.weight(HostTensor(name: "w", dtype: .bf16, shape: [n, k], bytes: $0, owner: cpu)) }
-            let fp8 = try f8.withUnsafeBytes { b in
-                try scales.withUnsafeBytes { s in
-                    try gpu.weight(HostTensor(name: "w", dtype: .f8_e4m3, shape: [n, k], bytes: b, owner: cpu),
-                                   rowScales: HostTensor(name: "w_scale", dtype: .f32, shape: [n, 1], bytes: s, owner: cpu))
-                }
-            }
-            let xt = load(gpu, xs, [m, k]), yt = gpu.zeros([m, n])
-            for precision in [TensorCoreActivations.f32, .bf16x2, .bf16] {
-                let split = xs.map { TensorCoreActivations.split($0, terms: precision.terms) }
-                for (name, wt) in [("bf16", bf16), ("fp8", fp8)] {
-                    var reference = [Float](repeating: 0, count: m * n)
-                    for r in 0..<m {
-                        for o in 0..<n {
-                            var acc: Double = 0
-                            for i in 0..<k {
-                                let wv = name == "bf16" ? Float(bitPattern: UInt32(w16[o * k + i]) << 16) : FP8Encoding.e4m3fn.decode(f8[o * k + i])
-                                acc += Double(wv) * Double(split[r * k + i])
-                            }
-                            reference[r * n + o] = Float(name == "bf16" ? acc : acc * Double(scales[o]))
-                        }
+                let n = 200, k = 320
+                let xs = randoms(m * k, 4)
+                let w16 = randoms(n * k, 0.1).map { UInt16($0.bitPattern >> 16) }
+                var f8 = (0..<(n * k)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+                for i in f8.indices where f8[i] & 0x7f == 0x7f { f8[i] = 0x38 }
+                let scales = (0..<n).map { _ in Float.random(in: 0.001...0.01, using: &rng) }
+                let bf16 = try w16.withUnsafeBytes { try gpu.weight(HostTensor(name: "w", dtype: .bf16, shape: [n, k], bytes: $0, owner: cpu)) }
+                let fp8 = try f8.withUnsafeBytes { b in
+                    try scales.withUnsafeBytes { s in
+                        try gpu.weight(HostTensor(name: "w", dtype: .f8_e4m3, shape: [n, k], bytes: b, owner: cpu),
+                                       rowScales: HostTensor(name: "w_scale", dtype: .f32, shape: [n, 1], bytes: s, owner: cpu))
                     }
-                    gpu.tensorCoreActivations = precision
-                    gpu.matmul(xt, weight: wt, rows: m, into: yt)
-                    compare("tensor-core matmul \(name), \(precision.rawValue) activations (\(m) rows)", gpu.read(yt, rows: m), reference, tolerance: 1e-5)
                 }
-            }
+                let xt = load(gpu, xs, [m, k]), yt = gpu.zeros([m, n])
+                for precision in [TensorCoreActivations.f32, .bf16x2, .bf16] {
+                    let split = xs.map { TensorCoreActivations.split($0, terms: precision.terms) }
+                    for (name, wt) in [("bf16", bf16), ("fp8", fp8)] {
+                        var reference = [Float](repeating: 0, count: m * n)
+                        for r in 0..<m {
+                            for o in 0..<n {
+                                var acc: Double = 0
+                                for i in 0..<k {
+                                    let wv = name == "bf16" ? Float(bitPattern: UInt32(w16[o * k + i]) << 16) : FP8Encoding.e4m3fn.decode(f8[o * k + i])
+                                    acc += Double(wv) * Double(split[r * k + i])
+                                }
+                                reference[r * n + o] = Float(name == "bf16" ? acc : acc * Double(scales[o]))
+                            }
+                        }
+                        gpu.tensorCoreActivations = precision
+                        gpu.matmul(xt, weight: wt, rows: m, into: yt)
+                        compare("tensor-core matmul \(name), \(precision.rawValue) activations (\(m) rows)", gpu.read(yt, rows: m), reference, tolerance: 1e-5)
+                    }
+                }
             }
             gpu.tensorCoreActivations = .f32
         } else {

@@ -14,6 +14,10 @@
 // BF16 activations, as vLLM runs. Terms cost tensor-core time only: a decode-sized step stays bound by
 // the weight stream.
 //
+// Who runs what (GPUBackend+MMA.swift): busy decode steps (9-256 rows) take herd_mma_*_splitk; prefill
+// sizes go to cuBLASLt where it loads (these kernels help it: herd_mma_split, herd_fp8_widen,
+// herd_scale_columns) and to herd_mma_* / herd_moe_mma_* otherwise.
+//
 // Tiles: 64 rows x 64 outputs x 32 k per step, 128 threads (4 warps, each 32 x 32 = 2 x 4 mma tiles).
 // Operands go global -> registers (one step ahead) -> shared memory as BF16 (FP8 weights are widened
 // exactly on the way), rows padded to 40 elements so the fragment loads hit 32 distinct banks.
