@@ -91,6 +91,10 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func embed(_ table: Tensor, tokens: [Int32], into out: Tensor)
     /// out[r] = x[r] / rms(x[r]) * weight.
     func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float, rows: Int, into out: Tensor)
+    /// residual[r] += x[r], then out[r] = residual[r] / rms(residual[r]) * weight: a sublayer's output into the
+    /// residual stream followed by the next sublayer's input norm, as `add` then `rmsNorm` (the default) or
+    /// in one pass. `out` may be `x`.
+    func addRMSNorm(_ residual: Tensor, _ x: Tensor, weight: Tensor?, eps: Float, rows: Int, into out: Tensor)
     /// out[r] = W x[r] for W of shape [outFeatures, inFeatures].
     func matmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor)
     /// Rotates `heads` heads of each row in place, at the rows' positions.
@@ -157,6 +161,10 @@ public protocol PreparedExperts: AnyObject, Sendable {}
 
 extension ComputeBackend {
     public var deviceMemory: (free: Int, total: Int)? { nil }
+    public func addRMSNorm(_ residual: Tensor, _ x: Tensor, weight: Tensor?, eps: Float, rows: Int, into out: Tensor) {
+        add(residual, x, rows: rows)
+        rmsNorm(residual, weight: weight, eps: eps, rows: rows, into: out)
+    }
     public func prepareExperts(gate: [Tensor], up: [Tensor], down: [Tensor]) -> (any PreparedExperts)? { nil }
     public var prefersDeviceSampling: Bool { false }
 

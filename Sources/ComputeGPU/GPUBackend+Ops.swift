@@ -90,6 +90,13 @@ extension GPUBackend {
                [.ptr(x.data), .ptr(weight?.data), .ptr(out.data), .i32(x.rowLength), .f32(eps), .i32(x.rowLength), .i32(out.rowLength)])
     }
 
+    /// herd_add then herd_rms_norm in one kernel (one pass over the rows, the same sums).
+    public func addRMSNorm(_ residual: Tensor, _ x: Tensor, weight: Tensor?, eps: Float, rows: Int, into out: Tensor) {
+        launch("herd_add_rms_norm", grid: (rows, 1), block: 256,
+               [.ptr(residual.data), .ptr(x.data), .ptr(weight?.data), .ptr(out.data), .i32(residual.rowLength), .f32(eps),
+                .i32(residual.rowLength), .i32(x.rowLength), .i32(out.rowLength)])
+    }
+
     public func matmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) {
         let n = weight.rowCount, k = weight.rowLength
         let bias = driver.fp8Encoding.exponentBias

@@ -124,6 +124,22 @@ struct GPUCheck: ParsableCommand {
             }
             compare("paged attention (GQA, chunk start)", outs[1], outs[0], tolerance: 1e-4)
         }
+        for (n, count) in [(width, rows), (9000, 3)] {
+            // The residual add fused with the next norm (addRMSNorm) against the CPU's add then rmsNorm, both
+            // outputs; the long rows go past what the kernel holds in registers and write the norm over the addend.
+            let w = randoms(n).map { $0 + 1 }, residual = randoms(count * n), addend = randoms(count * n)
+            var sums: [[Float]] = [], normed: [[Float]] = []
+            for b in [cpu as any ComputeBackend, gpu] {
+                let wt = try w.withUnsafeBytes { try b.weight(HostTensor(name: "norm", dtype: .f32, shape: [n], bytes: $0, owner: cpu)) }
+                let rt = load(b, residual, [count, n]), xt = load(b, addend, [count, n])
+                let ot = n == width ? b.zeros([count, n]) : xt
+                b.addRMSNorm(rt, xt, weight: wt, eps: 1e-5, rows: count, into: ot)
+                sums.append(b.read(rt, rows: count))
+                normed.append(b.read(ot, rows: count))
+            }
+            compare("add + rms norm fused, width \(n) (sum)", sums[1], sums[0], tolerance: 1e-5)
+            compare("add + rms norm fused, width \(n) (norm)", normed[1], normed[0], tolerance: 1e-5)
+        }
         do {
             let g = randoms(rows * width), u = randoms(rows * width)
             var outs: [[Float]] = []

@@ -162,9 +162,10 @@ public final class Llama4Model: LanguageModel {
         let qHeads = headsView(w.q, heads: heads), kHeads = headsView(w.k, heads: kvHeads)
 
         b.embed(embedding, tokens: tokens, into: w.x)
+        // The first layer's input norm; every later one is fused with the residual add before it (addRMSNorm).
+        if let first = layers.first { b.rmsNorm(w.x, weight: first.inputNorm, eps: c.epsilon, rows: rows, into: w.h) }
         for (index, layer) in layers.enumerated() {
-            // attention block
-            b.rmsNorm(w.x, weight: layer.inputNorm, eps: c.epsilon, rows: rows, into: w.h)
+            // attention block (its normed input is in w.h)
             b.matmul(w.h, weight: layer.wq, rows: rows, into: w.q)
             b.matmul(w.h, weight: layer.wk, rows: rows, into: w.k)
             b.matmul(w.h, weight: layer.wv, rows: rows, into: w.v)
@@ -181,9 +182,8 @@ public final class Llama4Model: LanguageModel {
             b.attention(queries: w.q, cache: cache, layer: index, batch: c.isChunked(index) ? chunkedBatch : batch,
                         heads: heads, kvHeads: kvHeads, headDim: d, scale: scale, into: w.attn)
             b.matmul(w.attn, weight: layer.wo, rows: rows, into: w.h)
-            b.add(w.x, w.h, rows: rows)
-            // feed-forward block
-            b.rmsNorm(w.x, weight: layer.postAttentionNorm, eps: c.epsilon, rows: rows, into: w.h)
+            // residual add, then the feed-forward block's input norm
+            b.addRMSNorm(w.x, w.h, weight: layer.postAttentionNorm, eps: c.epsilon, rows: rows, into: w.h)
             switch layer.feedForward {
             case .dense(let mlp):
                 b.swigluMLP(w.h, gate: mlp.gate, up: mlp.up, down: mlp.down, rows: rows,
@@ -192,7 +192,12 @@ public final class Llama4Model: LanguageModel {
                 mixtureOfExperts(router: router, experts: experts, shared: shared, rows: rows, workspace: w,
                                  moeIndex: moeIndex[index]!, routing: routing)
             }
-            b.add(w.x, w.ffnOut, rows: rows)
+            if index + 1 < layers.count {
+                // residual add, then the next layer's input norm
+                b.addRMSNorm(w.x, w.ffnOut, weight: layers[index + 1].inputNorm, eps: c.epsilon, rows: rows, into: w.h)
+            } else {
+                b.add(w.x, w.ffnOut, rows: rows)  // the final norm is the head's (headLogits)
+            }
         }
         if let routing, preparedExperts.contains(where: { $0 != nil }) { recordFusedRouting(routing, rows: rows, workspace: w) }
         guard !logitRows.isEmpty else { return nil }

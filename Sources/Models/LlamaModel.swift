@@ -182,9 +182,10 @@ public final class LlamaModel: LanguageModel {
         let scale = 1 / Float(c.headDim).squareRoot()
 
         b.embed(embedding, tokens: tokens, into: w.x)
+        // The first layer's input norm; every later one is fused with the residual add before it (addRMSNorm).
+        if let first = layers.first { b.rmsNorm(w.x, weight: first.attentionNorm, eps: c.rmsEpsilon, rows: rows, into: w.h) }
         for (index, layer) in layers.enumerated() {
-            // attention block
-            b.rmsNorm(w.x, weight: layer.attentionNorm, eps: c.rmsEpsilon, rows: rows, into: w.h)
+            // attention block (its normed input is in w.h)
             b.matmuls(w.h, weights: qkvWeights[index], rows: rows, into: w.qkv)
             b.rope(w.q, rows: rows, heads: c.heads, headDim: c.headDim, positions: positions, rope: rope)
             b.rope(w.k, rows: rows, heads: c.kvHeads, headDim: c.headDim, positions: positions, rope: rope)
@@ -192,14 +193,18 @@ public final class LlamaModel: LanguageModel {
             b.attention(queries: w.q, cache: cache, layer: index, batch: batch, heads: c.heads, kvHeads: c.kvHeads,
                         headDim: c.headDim, scale: scale, into: w.attn)
             b.matmul(w.attn, weight: layer.wo, rows: rows, into: w.h)
-            b.add(w.x, w.h, rows: rows)
-            // MLP block
-            b.rmsNorm(w.x, weight: layer.mlpNorm, eps: c.rmsEpsilon, rows: rows, into: w.h)
+            // residual add, then the MLP block's input norm
+            b.addRMSNorm(w.x, w.h, weight: layer.mlpNorm, eps: c.rmsEpsilon, rows: rows, into: w.h)
             // SwiGLU: gate and up in one fused product, the activation into the gate buffer, then down.
             b.matmuls(w.h, weights: gateUpWeights[index], rows: rows, into: w.gateUp)
             b.swiglu(gate: w.gate, up: w.up, rows: rows, into: w.gate)
             b.matmul(w.gate, weight: layer.down, rows: rows, into: w.h)
-            b.add(w.x, w.h, rows: rows)
+            if index + 1 < layers.count {
+                // residual add, then the next layer's input norm
+                b.addRMSNorm(w.x, w.h, weight: layers[index + 1].attentionNorm, eps: c.rmsEpsilon, rows: rows, into: w.h)
+            } else {
+                b.add(w.x, w.h, rows: rows)  // the final norm is the head's (headLogits)
+            }
         }
         guard !logitRows.isEmpty else { return nil }
         // Final norm and head only for the rows whose logits are wanted.

@@ -45,6 +45,45 @@ HERD_KERNEL void herd_rms_norm(const float *x, const float *w, float *out, int n
     for (int i = threadIdx.x; i < n; i += blockDim.x) out[(long)blockIdx.x * ldo + i] = row[i] * scale * (w ? w[i] : 1.0f);
 }
 
+// residual[r] += x[r], then out[r] = residual[r] / rms(residual[r]) * w (w may be null): herd_add and
+// herd_rms_norm in one pass, with the same arithmetic and the same sum order (so the same results at the
+// same block size). Each thread keeps its first HERD_NORM_HELD sums in registers for the second pass (longer
+// rows re-read their own writes). out may be x. grid: rows; block: 256.
+#define HERD_NORM_HELD 32
+HERD_KERNEL void herd_add_rms_norm(float *residual, const float *x, const float *w, float *out, int n, float eps, int ldr,
+                                   int ldx, int ldo) {
+    __shared__ float shared[1024];
+    float *row = residual + (long)blockIdx.x * ldr;
+    const float *xr = x + (long)blockIdx.x * ldx;
+    const int t = threadIdx.x, nt = blockDim.x;
+    float held[HERD_NORM_HELD];
+    float ss = 0;
+#pragma unroll
+    for (int c = 0; c < HERD_NORM_HELD; c++) {
+        const int i = t + c * nt;
+        held[c] = 0;
+        if (i < n) {
+            const float v = row[i] + xr[i];
+            row[i] = v;
+            held[c] = v;
+            ss += v * v;
+        }
+    }
+    for (int i = t + HERD_NORM_HELD * nt; i < n; i += nt) {
+        const float v = row[i] + xr[i];
+        row[i] = v;
+        ss += v * v;
+    }
+    const float scale = rsqrtf(herd_block_sum(ss, shared) / n + eps);
+    float *o = out + (long)blockIdx.x * ldo;
+#pragma unroll
+    for (int c = 0; c < HERD_NORM_HELD; c++) {
+        const int i = t + c * nt;
+        if (i < n) o[i] = held[c] * scale * (w ? w[i] : 1.0f);
+    }
+    for (int i = t + HERD_NORM_HELD * nt; i < n; i += nt) o[i] = row[i] * scale * (w ? w[i] : 1.0f);
+}
+
 // Rotary embedding in place. grid: rows; block threads over heads * head_dim / 2 pairs.
 HERD_KERNEL void herd_rope(float *x, const int *positions, const float *inv_freq, int heads, int head_dim, int ld,
                            int interleaved) {
