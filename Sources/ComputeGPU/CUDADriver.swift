@@ -14,6 +14,7 @@ public final class CUDADriver: GPUDriver {
     public let computeCapability: (major: Int, minor: Int)
     public let architecture: String
     public let warpSize: Int
+    public let multiprocessorCount: Int
     public let compilerVersion: String
     public let codeObjectExtension = "cubin"
     /// Hopper's (and Ada's) FP8 is the OCP E4M3FN of the checkpoints.
@@ -63,10 +64,12 @@ public final class CUDADriver: GPUDriver {
         var name = [CChar](repeating: 0, count: 256)
         _ = cu.cuDeviceGetName(&name, 256, dev)
         deviceName = string(fromCBuffer: name)
-        var major: Int32 = 0, minor: Int32 = 0, warp: Int32 = 0
+        var major: Int32 = 0, minor: Int32 = 0, warp: Int32 = 0, sms: Int32 = 0
         _ = cu.cuDeviceGetAttribute(&major, HERD_CU_ATTR_CC_MAJOR, dev)
         _ = cu.cuDeviceGetAttribute(&minor, HERD_CU_ATTR_CC_MINOR, dev)
         _ = cu.cuDeviceGetAttribute(&warp, HERD_CU_ATTR_WARP_SIZE, dev)
+        _ = cu.cuDeviceGetAttribute(&sms, HERD_CU_ATTR_SM_COUNT, dev)
+        multiprocessorCount = Int(sms)
         computeCapability = (Int(major), Int(minor))
         architecture = "sm_\(major)\(minor)"
         warpSize = Int(warp)

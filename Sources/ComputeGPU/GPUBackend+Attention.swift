@@ -2,5 +2,64 @@ import Compute
 
 extension GPUBackend {
     /// herd_attention.cu
-    static let attentionKernelNames: [String] = []
+    static let attentionKernelNames = ["herd_attention", "herd_attention_split", "herd_attention_combine"]
+
+    /// Shortest partition of a split context, in keys: below it a partition's fixed costs (the query load,
+    /// the state it writes and the combine reads) outweigh the parallelism gained.
+    static let minimumPartition = 256
+    /// Most partitions per context.
+    static let maximumPartitions = 64
+    /// Blocks per multiprocessor a split aims at (`attentionBlocksPerUnit`'s default): a 128-thread block
+    /// runs one key (QK) or one dependent product chain (PV) per thread at a time, so it takes many resident
+    /// blocks to keep the memory system busy.
+    static let defaultAttentionBlocksPerUnit = 8
+
+    /// How a step's attention is split, or nil for one block per (row, head): split when those blocks are
+    /// fewer than `attentionBlocksPerUnit` per multiprocessor and the longest context is at least two
+    /// partitions. Partitions are `length` keys (a multiple of 64) of each row's context, `parts` of them for
+    /// the longest, about `attentionBlocksPerUnit` blocks per multiprocessor in all.
+    public func attentionPartitions(rows: Int, heads: Int, longest: Int) -> (parts: Int, length: Int)? {
+        let units = driver.multiprocessorCount, blocks = rows * heads
+        guard splitAttention, units > 0, blocks > 0 else { return nil }
+        let target = attentionBlocksPerUnit * units
+        let wanted = min((target + blocks - 1) / blocks, longest / Self.minimumPartition, Self.maximumPartitions)
+        guard wanted >= 2 else { return nil }
+        let length = ((longest + wanted - 1) / wanted + 63) / 64 * 64
+        return ((longest + length - 1) / length, length)
+    }
+
+    public func attention(queries: Tensor, cache: KVCache, layer: Int, batch: AttentionBatch,
+                          heads: Int, kvHeads: Int, headDim: Int, scale: Float, into out: Tensor) {
+        precondition(headDim <= 128, "attention kernel supports head_dim <= 128")
+        // Steps of many rows: the tiled grouped-query kernel (GPUBackend+AttentionGQA.swift).
+        if gqaAttention(queries: queries, cache: cache, layer: layer, batch: batch, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                        scale: scale, into: out) { return }
+        let rows = batch.rows.count
+        var info: [Int32] = []
+        info.reserveCapacity(3 * rows)
+        var longest = 0
+        for row in batch.rows {
+            info += [Int32(batch.sequenceSlotOffsets[Int(row.sequence)]), row.contextStart, row.contextEnd]
+            longest = max(longest, Int(row.contextEnd - row.contextStart))
+        }
+        let staged = stage([batch.slots, info])
+        let keys = cache.keys[layer], values = cache.values[layer]
+        guard let split = attentionPartitions(rows: rows, heads: heads, longest: longest) else {
+            launch("herd_attention", grid: (rows, heads), block: 128,
+                   [.ptr(queries.data), .ptr(keys.data), .ptr(values.data), .ptr(staged[0]), .ptr(staged[1]),
+                    .ptr(out.data), .i32(heads), .i32(kvHeads), .i32(headDim), .f32(scale), .i32(queries.rowLength), .i32(out.rowLength),
+                    .i32(keys.rowLength)])
+            return
+        }
+        // One block per (row, head, partition), then one per (row, head) merging the partitions' states.
+        let floats = rows * heads * split.parts * (headDim + 2)
+        if (attentionPartials?.shape[0] ?? 0) < floats { attentionPartials = zeros([max(floats, 1 << 16)]) }
+        let partials = attentionPartials!
+        launch("herd_attention_split", grid: (rows * split.parts, heads), block: 128,
+               [.ptr(queries.data), .ptr(keys.data), .ptr(values.data), .ptr(staged[0]), .ptr(staged[1]),
+                .ptr(partials.data), .i32(heads), .i32(kvHeads), .i32(headDim), .f32(scale), .i32(queries.rowLength),
+                .i32(keys.rowLength), .i32(split.parts), .i32(split.length)])
+        launch("herd_attention_combine", grid: (rows, heads), block: 128,
+               [.ptr(partials.data), .ptr(out.data), .i32(heads), .i32(headDim), .i32(out.rowLength), .i32(split.parts)])
+    }
 }

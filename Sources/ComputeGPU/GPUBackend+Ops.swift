@@ -145,22 +145,6 @@ extension GPUBackend {
                 .i32(cache.keys[layer].rowLength), .i32(keys.rowLength), .i32(values.rowLength)])
     }
 
-    public func attention(queries: Tensor, cache: KVCache, layer: Int, batch: AttentionBatch,
-                          heads: Int, kvHeads: Int, headDim: Int, scale: Float, into out: Tensor) {
-        precondition(headDim <= 128, "attention kernel supports head_dim <= 128")
-        if gqaAttention(queries: queries, cache: cache, layer: layer, batch: batch, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                        scale: scale, into: out) { return }
-        var info: [Int32] = []
-        for row in batch.rows {
-            info += [Int32(batch.sequenceSlotOffsets[Int(row.sequence)]), row.contextStart, row.contextEnd]
-        }
-        let staged = stage([batch.slots, info])
-        launch("herd_attention", grid: (batch.rows.count, heads), block: 128,
-               [.ptr(queries.data), .ptr(cache.keys[layer].data), .ptr(cache.values[layer].data), .ptr(staged[0]), .ptr(staged[1]),
-                .ptr(out.data), .i32(heads), .i32(kvHeads), .i32(headDim), .f32(scale), .i32(queries.rowLength), .i32(out.rowLength),
-                .i32(cache.keys[layer].rowLength)])
-    }
-
     public func swiglu(gate: Tensor, up: Tensor, rows: Int, into out: Tensor) {
         launch("herd_swiglu", grid: (rows, 1), block: 256,
                [.ptr(gate.data), .ptr(up.data), .ptr(out.data), .i32(gate.rowLength), .i32(gate.rowLength), .i32(up.rowLength), .i32(out.rowLength)])

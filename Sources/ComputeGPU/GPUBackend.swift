@@ -29,6 +29,15 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     var moeBuffers: MoEWorkspace?
     /// The tensor-core decode path's buffers (GPUBackend+MMA.swift).
     lazy var mmaBuffers = MMAWorkspace(empty: zeros([1]))
+    /// Split-context attention's per-partition softmax states, grown to the largest step seen
+    /// (GPUBackend+Attention.swift).
+    var attentionPartials: Tensor?
+    /// Split long contexts of decode-sized steps over more blocks (GPUBackend+Attention.swift), aiming at
+    /// `attentionBlocksPerUnit` blocks per multiprocessor. HERD_ATTENTION_SPLIT=0 turns it off (for
+    /// comparisons), HERD_ATTENTION_SPLIT=N sets the blocks per multiprocessor.
+    public var splitAttention = ProcessInfo.processInfo.environment["HERD_ATTENTION_SPLIT"] != "0"
+    public var attentionBlocksPerUnit = ProcessInfo.processInfo.environment["HERD_ATTENTION_SPLIT"].flatMap { Int($0) }
+        .flatMap { $0 > 0 ? $0 : nil } ?? GPUBackend.defaultAttentionBlocksPerUnit
     /// Load FP8 checkpoint weights as the CPU backend does (BF16 of value x scale) instead of keeping FP8:
     /// for exact comparisons of the two engines on FP8 models.
     public var fp8AsBF16 = false
@@ -55,7 +64,7 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// herd_kernels.cu
     static let coreKernelNames = [
         "herd_embed_f32", "herd_rms_norm", "herd_add_rms_norm", "herd_gemm_f32", "herd_gemm_f16", "herd_gemm_bf16", "herd_gemm_fp8", "herd_rope",
-        "herd_store_kv", "herd_attention", "herd_swiglu", "herd_add", "herd_gather_rows", "herd_scatter_add_rows",
+        "herd_store_kv", "herd_swiglu", "herd_add", "herd_gather_rows", "herd_scatter_add_rows",
         "herd_scale_rows", "herd_gemv_bf16", "herd_gemv_f16", "herd_gemv_fp8", "herd_embed_16",
         "herd_synthetic_fill", "herd_moe_route", "herd_moe_gather", "herd_moe_gemm_bf16", "herd_moe_gemm_f16", "herd_moe_gemm_f32",
         "herd_moe_gemm_fp8", "herd_moe_combine", "herd_moe_gemv_bf16", "herd_moe_gemv_f16", "herd_moe_gemv_fp8",

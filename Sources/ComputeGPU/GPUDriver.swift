@@ -14,6 +14,9 @@ public protocol GPUDriver: AnyObject {
     var architecture: String { get }
     /// Lanes per warp (NVIDIA, 32) or wavefront (AMD CDNA, 64), from the device.
     var warpSize: Int { get }
+    /// Streaming multiprocessors (NVIDIA) or compute units (AMD), from the device: how many blocks it runs
+    /// side by side (the attention op splits long contexts when a step has too few blocks for them).
+    var multiprocessorCount: Int { get }
     /// The run-time compiler and its version, part of the kernel cache key: "nvrtc12.4", "hiprtc6.2.41133".
     var compilerVersion: String { get }
     /// File extension of cached code objects: "cubin", "hsaco".
@@ -47,6 +50,11 @@ public protocol GPUDriver: AnyObject {
     /// stream; `parameters` points at one address per kernel argument.
     func launch(_ function: OpaquePointer, grid: (x: Int, y: Int), block: Int,
                 parameters: UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws(GPUError)
+}
+
+extension GPUDriver {
+    /// Unknown (drivers that do not read it, test doubles): nothing is sized by it.
+    public var multiprocessorCount: Int { 0 }
 }
 
 /// Why the GPU backend could not start or run: names the library, function or kernel at fault.

@@ -23,6 +23,8 @@ public final class HIPDriver: GPUDriver {
     public let deviceName: String
     public let architecture: String
     public let warpSize: Int
+    /// Compute units, from the device (hipDeviceAttributeMultiprocessorCount: 304 on MI300X).
+    public let multiprocessorCount: Int
     /// LDS (shared memory) one block may use, from the device: 64 KiB on CDNA 3.
     public let sharedMemoryPerBlock: Int
     public let compilerVersion: String
@@ -99,6 +101,9 @@ public final class HIPDriver: GPUDriver {
         warpSize = Int(warp)
         _ = hip.hipDeviceGetAttribute(&lds, UInt32(HERD_HIP_ATTR_MAX_SHARED_MEMORY_PER_BLOCK), Int32(ordinal))
         sharedMemoryPerBlock = Int(lds)
+        var units: Int32 = 0
+        _ = hip.hipDeviceGetAttribute(&units, UInt32(HERD_HIP_ATTR_MULTIPROCESSOR_COUNT), Int32(ordinal))
+        multiprocessorCount = Int(units)
 
         // gcnArchName from a zeroed buffer larger than any hipDeviceProp_t, at the offset of the layout
         // that entry point fills; a name not starting with "gfx" means the layout is not the one expected.

@@ -141,6 +141,44 @@ struct GPUCheck: ParsableCommand {
             compare("add + rms norm fused, width \(n) (norm)", normed[1], normed[0], tolerance: 1e-5)
         }
         do {
+            // Long-context decode, which the GPU splits over partitions: two sequences of 3000 and 5000 slots
+            // scattered over a paged cache in blocks of 16, the second row's context starting at 1000 (a chunk),
+            // GQA 8:2, head_dim 128; against the CPU and against the GPU's unsplit kernel.
+            let heads = 8, kvHeads = 2, dim = 128, blockSize = 16, slots = 8192, lengths = [3000, 5000]
+            var blocks = Array(0..<(slots / blockSize))
+            blocks.shuffle(using: &rng)
+            var list: [Int32] = [], offsets: [Int] = [], used = 0
+            for length in lengths {
+                offsets.append(list.count)
+                for i in 0..<length {
+                    if i % blockSize == 0 { used += 1 }
+                    list.append(Int32(blocks[used - 1] * blockSize + i % blockSize))
+                }
+            }
+            let batchRows = [
+                AttentionBatch.Row(sequence: 0, contextStart: 0, contextEnd: 3000, writeSlot: list[2999], position: 2999),
+                AttentionBatch.Row(sequence: 1, contextStart: 1000, contextEnd: 5000, writeSlot: list[offsets[1] + 4999], position: 4999),
+            ]
+            let batch = AttentionBatch(slots: list, sequenceSlotOffsets: offsets, rows: batchRows)
+            let k = randoms(slots * kvHeads * dim), v = randoms(slots * kvHeads * dim), q = randoms(2 * heads * dim)
+            var split: (parts: Int, length: Int)?
+            var outs: [[Float]] = []
+            for (b, splitting) in [(cpu as any ComputeBackend, true), (gpu, true), (gpu, false)] {
+                let previous = gpu.splitAttention
+                gpu.splitAttention = splitting
+                defer { gpu.splitAttention = previous }
+                if b === gpu && splitting { split = gpu.attentionPartitions(rows: 2, heads: heads, longest: 4000) }
+                let cache = KVCache(keys: [load(b, k, [slots, kvHeads * dim])], values: [load(b, v, [slots, kvHeads * dim])], slotCount: slots)
+                let qt = load(b, q, [2, heads * dim]), ot = b.zeros([2, heads * dim])
+                b.attention(queries: qt, cache: cache, layer: 0, batch: batch, heads: heads, kvHeads: kvHeads, headDim: dim, scale: 0.25, into: ot)
+                outs.append(b.read(ot, rows: 2))
+            }
+            let how = split.map { "\($0.parts) partitions of \($0.length)" } ?? "NOT split"
+            compare("long decode attention, split (\(how))", outs[1], outs[0], tolerance: 1e-4)
+            compare("long decode attention, split vs unsplit GPU", outs[1], outs[2], tolerance: 1e-5)
+            if split == nil { record("long decode attention takes the split path", false, "\(gpu.driver.multiprocessorCount) multiprocessors") }
+        }
+        do {
             let g = randoms(rows * width), u = randoms(rows * width)
             var outs: [[Float]] = []
             for b in [cpu as any ComputeBackend, gpu] {

@@ -1,7 +1,7 @@
 // Herd's GPU kernels for one model step: embedding, RMSNorm, matrix products with f32/f16/bf16
-// weights, RoPE, the paged KV cache write, attention over a row's cache slots, SwiGLU, residual add,
-// row gathers and scatters. Activations are f32 row-major [rows, width] with a leading dimension.
-// Every kernel has a CPU twin in CHerdKernels (kernels.c) that tests compare it with.
+// weights, RoPE, the paged KV cache write, SwiGLU, residual add (alone and fused with RMSNorm), row
+// gathers and scatters (attention: herd_attention.cu). Activations are f32 row-major [rows, width] with a
+// leading dimension. Every kernel has a CPU twin in CHerdKernels (kernels.c) that tests compare it with.
 #include "vendor.h"
 
 // Sum over the block of one value per thread; blockDim.x a power of two <= 1024.
@@ -110,58 +110,6 @@ HERD_KERNEL void herd_store_kv(const float *k, const float *v, float *kc, float 
         kc[dst + i] = k[(long)blockIdx.x * ldk + i];
         vc[dst + i] = v[(long)blockIdx.x * ldv + i];
     }
-}
-
-// Attention of one query head over its row's context slots. grid: (rows, heads); block: 128 threads
-// (a power of two >= head_dim; head_dim <= 128). Keys are taken in tiles of HERD_ATTN_TILE: each thread
-// scores whole keys into shared memory, the block finds the tile's maximum, then thread d accumulates output
-// dimension d over the tile (consecutive threads read one V row together), with the running maximum and
-// sum rescaled between tiles (online softmax). No per-thread vectors, so nothing spills.
-// row_info[r] = {slot list offset, context start, context end}.
-#define HERD_ATTN_TILE 1024
-HERD_KERNEL void herd_attention(const float *q, const float *kc, const float *vc, const int *slots, const int *row_info,
-                                float *out, int heads, int kv_heads, int head_dim, float scale, int ldq, int ldo,
-                                int kv_width) {
-    __shared__ float s_q[128];
-    __shared__ float s_p[HERD_ATTN_TILE];
-    __shared__ float s_red[1024];
-    const int r = blockIdx.x, h = blockIdx.y, t = threadIdx.x, nt = blockDim.x;
-    const int *info = row_info + 3 * r;
-    const int *list = slots + info[0];
-    const int kv_off = (h / (heads / kv_heads)) * head_dim;
-    if (t < head_dim) s_q[t] = q[(long)r * ldq + h * head_dim + t];
-    __syncthreads();
-    float m = HERD_NEG_INF, l = 0, acc = 0;
-    for (int j0 = info[1]; j0 < info[2]; j0 += HERD_ATTN_TILE) {
-        const int n = info[2] - j0 < HERD_ATTN_TILE ? info[2] - j0 : HERD_ATTN_TILE;
-        float tile_max = HERD_NEG_INF;
-        for (int j = t; j < n; j += nt) {
-            const float *kr = kc + (long)list[j0 + j] * kv_width + kv_off;
-            float s = 0;
-            for (int d = 0; d < head_dim; d++) s += s_q[d] * kr[d];
-            s *= scale;
-            s_p[j] = s;
-            tile_max = fmaxf(tile_max, s);
-        }
-        const float mn = fmaxf(m, herd_block_max(tile_max, s_red));
-        float part = 0;
-        for (int j = t; j < n; j += nt) {
-            const float p = expf(s_p[j] - mn);
-            s_p[j] = p;
-            part += p;
-        }
-        const float tile_sum = herd_block_sum(part, s_red);  // its barrier also publishes s_p
-        const float corr = expf(m - mn);
-        l = l * corr + tile_sum;
-        if (t < head_dim) {
-            float a = acc * corr;
-            for (int j = 0; j < n; j++) a += s_p[j] * vc[(long)list[j0 + j] * kv_width + kv_off + t];
-            acc = a;
-        }
-        m = mn;
-        __syncthreads();  // s_p is rewritten by the next tile
-    }
-    if (t < head_dim) out[(long)r * ldo + h * head_dim + t] = l > 0 ? acc / l : 0.0f;
 }
 
 // out = silu(gate) * up, elementwise over rows. grid: rows.
