@@ -12,6 +12,10 @@ F=Tests/ModelsTests/Fixtures/llama4
 scout="synthetic:scout,layers=4,hidden=1024,heads=8,kv_heads=2,head_dim=128,experts=16,intermediate=1024,intermediate_mlp=2048"
 maverick="synthetic:maverick,layers=4,hidden=1024,heads=8,kv_heads=2,head_dim=128,experts=16,top_k=2,intermediate=1024,intermediate_mlp=2048,dtype=fp8"
 status=0
+if inc=$(dirname "$(find / -name cublasLt.h -path "*include*" 2>/dev/null | head -1)" 2>/dev/null) && [ -f "$inc/cublasLt.h" ]; then
+  if cc -fsyntax-only -I"$inc" -I Sources/CHerdGPU/include scripts/cublaslt-check.c; then echo "ok   cuBLASLt declarations match $inc/cublasLt.h"
+  else echo "FAIL cuBLASLt declarations (scripts/cublaslt-check.c)"; status=1; fi
+fi
 nvidia-smi --query-gpu=name,memory.used,memory.total,power.draw,power.limit --format=csv || true
 echo "== kernels against their CPU twins; whole models (llama GGUF, Llama 4 golden fixtures, llama.cpp GGUF, synthetic) against the CPU engine =="
 "$dir/herd" gpu-check --model "$dir/gpu-check-llama.gguf" --model $F/tiny --model $F/scout --model $F/maverick \

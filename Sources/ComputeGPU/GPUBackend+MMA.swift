@@ -63,10 +63,11 @@ extension GPUBackend {
         guard usesTensorCores(weight.dtype, k: k, ldx: x.rowLength) else { return false }
         let grid = ((n + 63) / 64, (rows + 63) / 64), terms = tensorCoreActivations.terms
         if rows <= Self.splitKRows {
+            if weight.dtype == .bf16, useVendorBLAS, let blas, vendorDecodeMatmul(blas, x, weight: weight, rows: rows, into: out) { return true }
             splitKMatmul(x, weight: weight, rows: rows, into: out, tiles: grid.0 * grid.1)
             return true
         }
-        if let blas, vendorMatmul(blas, x, weight: weight, rows: rows, into: out) { return true }
+        if useVendorBLAS, let blas, vendorMatmul(blas, x, weight: weight, rows: rows, into: out) { return true }
         if weight.dtype == .f8_e4m3 {
             let scales = weight.data + FP8Layout(rows: n, columns: k).scalesOffset
             launch("herd_mma_fp8", grid: grid, block: 128,
@@ -131,6 +132,32 @@ extension GPUBackend {
         if let profile { profiled(fp8 ? "(cuBLASLt fp8 widened)" : "(cuBLASLt bf16)", profile, run) } else { run() }
         if queued && fp8 { scaleColumns(out, rows: rows, scales: weight.data + FP8Layout(rows: n, columns: k).scalesOffset, n: n) }
         return queued
+    }
+
+    /// A decode-sized BF16 product through cuBLASLt reading the weight once: the activations' BF16 terms are
+    /// stacked as `terms x rows` rows of one product (the split buffer is laid out that way), and
+    /// herd_mma_reduce adds the terms' row blocks in a fixed order. (FP8 weights stay on herd_mma_fp8_splitk:
+    /// widening them for cuBLASLt would stream more bytes than the product reads.)
+    private func vendorDecodeMatmul(_ blas: CUBLASLt, _ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
+        let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
+        let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: terms > 1 ? terms * rows * n * 4 : 0)
+        launch("herd_mma_split", grid: (rows, 1), block: 256,
+               [.ptr(x.data), .ptr(w.split.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(terms)])
+        // One term: straight into `out`; more: into the partial buffer, [term][row][n].
+        let target = terms > 1 ? w.partial.data : out.data, ld = terms > 1 ? n : out.rowLength
+        var queued = false
+        let run = {
+            queued = self.must { () throws(GPUError) in
+                try blas.matmul(a: w.split.data, w: weight.data, d: target, m: terms * rows, n: n, k: k, ldd: ld, accumulate: false)
+            }
+        }
+        if let profile { profiled("(cuBLASLt bf16 decode)", profile, run) } else { run() }
+        guard queued else { return false }
+        if terms > 1 {
+            launch("herd_mma_reduce", grid: (rows, 1), block: 256,
+                   [.ptr(w.partial.data), .ptr(nil), .ptr(out.data), .i32(n), .i32(rows), .i32(out.rowLength), .i32(terms)])
+        }
+        return true
     }
 
     /// An FP8 weight's values as BF16 in `buffer` (exact; the row scales are not applied).

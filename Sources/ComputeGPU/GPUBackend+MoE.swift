@@ -68,7 +68,7 @@ extension GPUBackend {
         let table = e.table.data
         let stride = e.count * 8
         if rows > Self.splitKRows, usesTensorCores(e.dtype, k: e.hidden, ldx: e.hidden), usesTensorCores(e.dtype, k: e.width, ldx: e.width),
-           let blas {
+           useVendorBLAS, let blas {
             vendorExperts(e, blas: blas, workspace: w, slots: slots, rows: rows)
         } else {
             grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, offsets: w.offsets, rows: rows)

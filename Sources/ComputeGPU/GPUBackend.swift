@@ -48,6 +48,9 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     public var gqaAttentionMinimumBlocks = 256
     /// cuBLASLt for large BF16 products (GPUBackend+MMA.swift), when the library loads; why not otherwise.
     var blas: CUBLASLt?
+    /// false runs Herd's own kernels where cuBLASLt would (checks compare both).
+    public var useVendorBLAS = true
+    public var hasVendorBLAS: Bool { blas != nil }
     public private(set) var blasUnavailable: String?
     /// When set, every launch is timed on its own (GPUBackend+Profile.swift); nil in normal runs.
     public var profile: KernelProfile?

@@ -269,7 +269,8 @@ struct GPUCheck: ParsableCommand {
             // Tensor-core products (herd_mma.cu) of every activation precision against an exact host product of
             // the activations as the kernel splits them; outputs not a multiple of 64; 100 rows (the decode path:
             // activations split once, k split over blocks) and 300 (the prefill path: split on the way).
-            for m in [100, 300] {
+            // Both paths where cuBLASLt is present: cuBLASLt (the default) and Herd's own kernels.
+            for (m, vendor) in [100, 300].flatMap({ m in (gpu.hasVendorBLAS ? [true, false] : [false]).map { (m, $0) } }) {
                 let n = 200, k = 320
                 let xs = randoms(m * k, 4)
                 let w16 = randoms(n * k, 0.1).map { UInt16($0.bitPattern >> 16) }
@@ -299,8 +300,11 @@ struct GPUCheck: ParsableCommand {
                             }
                         }
                         gpu.tensorCoreActivations = precision
+                        gpu.useVendorBLAS = vendor
                         gpu.matmul(xt, weight: wt, rows: m, into: yt)
-                        compare("tensor-core matmul \(name), \(precision.rawValue) activations (\(m) rows)", gpu.read(yt, rows: m), reference, tolerance: 1e-5)
+                        gpu.useVendorBLAS = true
+                        compare("tensor-core matmul \(name), \(precision.rawValue) activations (\(m) rows\(vendor ? "" : ", Herd's kernels"))",
+                                gpu.read(yt, rows: m), reference, tolerance: 1e-5)
                     }
                 }
             }
