@@ -403,6 +403,16 @@ struct GPUCheck: ParsableCommand {
                 print("     logits: \(cpuLogits.count) values, top id \(top) (\(cpuLogits[top]) cpu, \(gpuLogits[top]) gpu)")
             }
             record("model greedy tokens", cpuTokens == gpuTokens, "cpu \(cpuTokens.prefix(8)) gpu \(gpuTokens.prefix(8))")
+            // A busy batch gives each request the tokens it gets alone: 12 prompts of different lengths prefilled
+            // together (ragged rows, grouped-expert and tensor-core paths) and decoded together, against each
+            // prompt run by itself (single rows: the GEMV paths).
+            let prompts = (0..<12).map { s in ids + (0..<s).map { ids[$0 % ids.count] } }
+            let steps = min(tokens, 8)
+            let together = Self.greedy(onGPU.model, prompts: prompts, steps: steps)
+            let alone = prompts.map { Self.greedy(onGPU.model, prompts: [$0], steps: steps)[0] }
+            let differing = zip(together, alone).filter { $0 != $1 }.count
+            record("busy batch = each request alone (\(prompts.count) requests, \(steps) greedy tokens, GPU)", differing == 0,
+                   differing == 0 ? "all equal" : "\(differing) of \(prompts.count) requests differ")
             for prefill in prefillTokens where prefill > ids.count {
                 let count = min(prefill, onCPU.model.contextLength)
                 let long = (0..<count).map { ids[$0 % ids.count] }
@@ -439,6 +449,44 @@ struct GPUCheck: ParsableCommand {
     }
 }
 
+
+extension GPUCheck {
+    /// Greedy tokens for `prompts` run as one batch: every prompt prefilled in one ragged step, then one
+    /// decode row per prompt per step; prompt s owns cache slots s * L ..< (s + 1) * L.
+    static func greedy(_ m: any LanguageModel, prompts: [[Int32]], steps: Int) -> [[Int32]] {
+        let span = (prompts.map(\.count).max() ?? 0) + steps + 1
+        let cache = m.makeKVCache(slots: span * prompts.count)
+        let vocab = m.vocabularySize
+        func step(_ inputs: [[Int32]], starts: [Int]) -> [Int32] {
+            var tokens: [Int32] = [], rows: [AttentionBatch.Row] = [], slots: [Int32] = [], offsets: [Int] = [], logitRows: [Int] = []
+            for (s, input) in inputs.enumerated() {
+                offsets.append(slots.count)
+                slots += (0..<(starts[s] + input.count)).map { Int32(s * span + $0) }
+                for (i, token) in input.enumerated() {
+                    let p = starts[s] + i
+                    tokens.append(token)
+                    rows.append(AttentionBatch.Row(sequence: Int32(s), contextStart: 0, contextEnd: Int32(p + 1), writeSlot: Int32(s * span + p),
+                                                   position: Int32(p)))
+                }
+                logitRows.append(rows.count - 1)
+            }
+            let logits = m.forward(tokens: tokens, batch: AttentionBatch(slots: slots, sequenceSlotOffsets: offsets, rows: rows), cache: cache,
+                                   logitRows: logitRows)
+            return (0..<inputs.count).map { r in Int32((0..<vocab).max { logits[r * vocab + $0] < logits[r * vocab + $1] }!) }
+        }
+        var lengths = prompts.map(\.count)
+        var last = step(prompts, starts: [Int](repeating: 0, count: prompts.count))
+        var out = last.map { [$0] }
+        for _ in 1..<max(steps, 1) {
+            last = step(last.map { [$0] }, starts: lengths)
+            for s in prompts.indices {
+                lengths[s] += 1
+                out[s].append(last[s])
+            }
+        }
+        return out
+    }
+}
 
 import CHerdKernels
 func herdHalf(_ f: Float) -> UInt16 { herd_f32_to_f16(f) }
