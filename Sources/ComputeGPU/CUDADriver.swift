@@ -52,6 +52,11 @@ public final class CUDADriver: GPUDriver {
         cu.cuModuleGetFunction = try sym("cuModuleGetFunction", type(of: cu.cuModuleGetFunction))
         cu.cuLaunchKernel = try sym("cuLaunchKernel", type(of: cu.cuLaunchKernel))
         cu.cuGetErrorString = try sym("cuGetErrorString", type(of: cu.cuGetErrorString))
+        cu.cuEventCreate = try sym("cuEventCreate", type(of: cu.cuEventCreate))
+        cu.cuEventRecord = try sym("cuEventRecord", type(of: cu.cuEventRecord))
+        cu.cuEventSynchronize = try sym("cuEventSynchronize", type(of: cu.cuEventSynchronize))
+        cu.cuEventElapsedTime = try sym("cuEventElapsedTime", type(of: cu.cuEventElapsedTime))
+        cu.cuEventDestroy = try sym("cuEventDestroy_v2", type(of: cu.cuEventDestroy))
 
         var status = cu.cuInit(0)
         if status != 0 { throw GPUError("cuInit failed: \(Self.errorText(cu, status)) (no NVIDIA GPU or driver?)") }
@@ -150,6 +155,25 @@ public final class CUDADriver: GPUDriver {
     }
 
     public func synchronize() throws(GPUError) { try check(cu.cuCtxSynchronize(), "cuCtxSynchronize") }
+
+    public func makeEvent() throws(GPUError) -> OpaquePointer {
+        var event: herd_CUevent?
+        try check(cu.cuEventCreate(&event, 0), "cuEventCreate")
+        return OpaquePointer(event!)
+    }
+
+    public func record(_ event: OpaquePointer) throws(GPUError) {
+        try check(cu.cuEventRecord(UnsafeMutableRawPointer(event), nil), "cuEventRecord")
+    }
+
+    public func milliseconds(from start: OpaquePointer, to end: OpaquePointer) throws(GPUError) -> Float {
+        try check(cu.cuEventSynchronize(UnsafeMutableRawPointer(end)), "cuEventSynchronize")
+        var ms: Float = 0
+        try check(cu.cuEventElapsedTime(&ms, UnsafeMutableRawPointer(start), UnsafeMutableRawPointer(end)), "cuEventElapsedTime")
+        return ms
+    }
+
+    public func destroy(_ event: OpaquePointer) { _ = cu.cuEventDestroy(UnsafeMutableRawPointer(event)) }
 
     public func compile(source: String, header: String) throws(GPUError) -> [UInt8] {
         var program: herd_nvrtcProgram?

@@ -40,6 +40,12 @@ public protocol GPUDriver: AnyObject {
     func copyToDeviceAsync(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError)
     func fill(_ destination: UnsafeMutableRawPointer, byte: UInt8, bytes: Int) throws(GPUError)
     func synchronize() throws(GPUError)
+    /// Events on the default stream (the kernel profile's timestamps): `record` queues one; `milliseconds`
+    /// waits for `end` and returns the device time between two recorded events.
+    func makeEvent() throws(GPUError) -> OpaquePointer
+    func record(_ event: OpaquePointer) throws(GPUError)
+    func milliseconds(from start: OpaquePointer, to end: OpaquePointer) throws(GPUError) -> Float
+    func destroy(_ event: OpaquePointer)
 
     /// Compiles the kernel source (which includes `header` as "vendor.h") for `architecture`; the code
     /// object, or an error carrying the compiler's full log.

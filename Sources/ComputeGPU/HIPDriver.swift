@@ -50,6 +50,11 @@ public final class HIPDriver: GPUDriver {
         hip.hipDeviceGetName = try sym("hipDeviceGetName", type(of: hip.hipDeviceGetName))
         hip.hipDeviceGetAttribute = try sym("hipDeviceGetAttribute", type(of: hip.hipDeviceGetAttribute))
         hip.hipDeviceSynchronize = try sym("hipDeviceSynchronize", type(of: hip.hipDeviceSynchronize))
+        hip.hipEventCreate = try sym("hipEventCreate", type(of: hip.hipEventCreate))
+        hip.hipEventRecord = try sym("hipEventRecord", type(of: hip.hipEventRecord))
+        hip.hipEventSynchronize = try sym("hipEventSynchronize", type(of: hip.hipEventSynchronize))
+        hip.hipEventElapsedTime = try sym("hipEventElapsedTime", type(of: hip.hipEventElapsedTime))
+        hip.hipEventDestroy = try sym("hipEventDestroy", type(of: hip.hipEventDestroy))
         hip.hipMemGetInfo = try sym("hipMemGetInfo", type(of: hip.hipMemGetInfo))
         hip.hipMalloc = try sym("hipMalloc", type(of: hip.hipMalloc))
         hip.hipFree = try sym("hipFree", type(of: hip.hipFree))
@@ -185,6 +190,25 @@ public final class HIPDriver: GPUDriver {
     }
 
     public func synchronize() throws(GPUError) { try check(hip.hipDeviceSynchronize(), "hipDeviceSynchronize") }
+
+    public func makeEvent() throws(GPUError) -> OpaquePointer {
+        var event: herd_hipEvent_t?
+        try check(hip.hipEventCreate(&event), "hipEventCreate")
+        return event!
+    }
+
+    public func record(_ event: OpaquePointer) throws(GPUError) {
+        try check(hip.hipEventRecord(event, nil), "hipEventRecord")
+    }
+
+    public func milliseconds(from start: OpaquePointer, to end: OpaquePointer) throws(GPUError) -> Float {
+        try check(hip.hipEventSynchronize(end), "hipEventSynchronize")
+        var ms: Float = 0
+        try check(hip.hipEventElapsedTime(&ms, start, end), "hipEventElapsedTime")
+        return ms
+    }
+
+    public func destroy(_ event: OpaquePointer) { _ = hip.hipEventDestroy(event) }
 
     public func compile(source: String, header: String) throws(GPUError) -> [UInt8] {
         try compiler.compile(source: source, header: header, architecture: architecture)

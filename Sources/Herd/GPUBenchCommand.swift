@@ -119,24 +119,23 @@ struct GPUBench: ParsableCommand {
         }
     }
 
-    /// One more step with every launch timed on its own (nil when the backend is not a GPU).
+    /// One more step with every launch timed by events (nil when the backend is not a GPU).
     func profileStep(_ model: Llama4Model, _ step: () -> Void) -> KernelProfile? {
         guard let gpu = model.backend as? GPUBackend else { return nil }
-        let profile = KernelProfile()
-        gpu.profile = profile
+        gpu.profile = KernelProfile()
         step()
-        gpu.profile = nil
-        return profile
+        return gpu.finishProfile()
     }
 
-    /// Each profiled scenario's kernels by device time: share of the kernels' sum, and that sum against the
-    /// scenario's normal step time (the rest is host work and gaps between launches).
+    /// Each profiled scenario's kernels by device time (share of the kernels' sum) and the device's idle
+    /// time between launches (gaps: launch overhead, host work the GPU waited for).
     static func printProfiles(_ profiles: [(String, Double, KernelProfile?)]) {
         for (scenario, stepSeconds, profile) in profiles {
             guard let profile else { print("\n\(scenario): no kernel profile (not a GPU backend)"); continue }
             let total = profile.totalSeconds
-            print(String(format: "\n%@: kernels %.2f ms of a %.2f ms step (%.0f%%; the rest is host work and launch gaps)", scenario,
-                         total * 1e3, stepSeconds * 1e3, 100 * total / stepSeconds))
+            print(String(format: "\n%@: a %.2f ms step: kernels %.2f ms, device idle between launches %.2f ms (%.0f%%), first launch to last %.2f ms",
+                         scenario, stepSeconds * 1e3, total * 1e3, profile.gapSeconds * 1e3, 100 * profile.gapSeconds / max(profile.spanSeconds, 1e-9),
+                         profile.spanSeconds * 1e3))
             print("| kernel                    | launches | ms      | share  |")
             print("|---------------------------|----------|---------|--------|")
             for e in profile.byTime.prefix(14) {

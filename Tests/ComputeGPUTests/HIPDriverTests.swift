@@ -125,6 +125,10 @@ final class CompileCountingDriver: GPUDriver {
     func freePinned(_ pointer: UnsafeMutableRawPointer) {}
     func copyToDeviceAsync(_ d: UnsafeMutableRawPointer, from s: UnsafeRawPointer, bytes: Int) throws(GPUError) { throw GPUError("no device") }
     func synchronize() throws(GPUError) {}
+    func makeEvent() throws(GPUError) -> OpaquePointer { throw GPUError("no device") }
+    func record(_ event: OpaquePointer) throws(GPUError) { throw GPUError("no device") }
+    func milliseconds(from start: OpaquePointer, to end: OpaquePointer) throws(GPUError) -> Float { throw GPUError("no device") }
+    func destroy(_ event: OpaquePointer) {}
     func loadModule(_ image: [UInt8]) throws(GPUError) -> OpaquePointer { throw GPUError("no device") }
     func function(_ name: String, in module: OpaquePointer) throws(GPUError) -> OpaquePointer { throw GPUError("no device") }
     func launch(_ f: OpaquePointer, grid: (x: Int, y: Int), block: Int,

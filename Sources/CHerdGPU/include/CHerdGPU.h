@@ -16,6 +16,7 @@ typedef void *herd_CUcontext;
 typedef void *herd_CUmodule;
 typedef void *herd_CUfunction;
 typedef void *herd_CUstream;
+typedef void *herd_CUevent;
 typedef unsigned long long herd_CUdeviceptr;
 typedef int herd_nvrtcResult;         // 0 = NVRTC_SUCCESS
 typedef void *herd_nvrtcProgram;
@@ -47,6 +48,11 @@ typedef struct {
                                     unsigned int bx, unsigned int by, unsigned int bz, unsigned int shared_bytes,
                                     herd_CUstream stream, void **params, void **extra);
     herd_CUresult (*cuGetErrorString)(herd_CUresult error, const char **text);
+    herd_CUresult (*cuEventCreate)(herd_CUevent *event, unsigned int flags);
+    herd_CUresult (*cuEventRecord)(herd_CUevent event, herd_CUstream stream);
+    herd_CUresult (*cuEventSynchronize)(herd_CUevent event);
+    herd_CUresult (*cuEventElapsedTime)(float *milliseconds, herd_CUevent start, herd_CUevent end);
+    herd_CUresult (*cuEventDestroy)(herd_CUevent event);
 } herd_cuda_api;
 
 /// NVRTC, the run-time compiler.
@@ -128,6 +134,7 @@ typedef void *herd_hipDeviceptr_t;
 typedef struct ihipModule_t *herd_hipModule_t;
 typedef struct ihipModuleSymbol_t *herd_hipFunction_t;
 typedef struct ihipStream_t *herd_hipStream_t;
+typedef struct ihipEvent_t *herd_hipEvent_t;
 typedef struct _hiprtcProgram *herd_hiprtcProgram;
 /// hipDeviceProp_t, never dereferenced here: its layout differs between ROCm 5 (R0000) and ROCm 6
 /// (R0600), so Herd passes a large zeroed buffer and reads gcnArchName at the offset below that matches
@@ -161,6 +168,11 @@ typedef struct {
                                              herd_hipStream_t stream, void **params, void **extra);
     const char *(*hipGetErrorName)(herd_hipError_t error);
     const char *(*hipGetErrorString)(herd_hipError_t error);
+    herd_hipError_t (*hipEventCreate)(herd_hipEvent_t *event);
+    herd_hipError_t (*hipEventRecord)(herd_hipEvent_t event, herd_hipStream_t stream);
+    herd_hipError_t (*hipEventSynchronize)(herd_hipEvent_t event);
+    herd_hipError_t (*hipEventElapsedTime)(float *milliseconds, herd_hipEvent_t start, herd_hipEvent_t stop);
+    herd_hipError_t (*hipEventDestroy)(herd_hipEvent_t event);
 } herd_hip_api;
 
 /// hiprtc, the run-time compiler (libhiprtc on ROCm 6; inside libamdhip64 on ROCm 5).
