@@ -108,10 +108,10 @@ extension GPUBackend {
         }
     }
 
-    /// A prefill-sized BF16 product through cuBLASLt: the activations split into BF16 terms once
-    /// (herd_mma_split), one product per term accumulated into `out`. false (nothing queued) when cuBLASLt
+    /// A prefill-sized product through cuBLASLt: the activations split into BF16 terms once (herd_mma_split),
+    /// one product per term accumulated into `out`; FP8 weights are widened to BF16 first (exact;
+    /// herd_fp8_widen) and their row scales applied to the product. false (nothing queued) when cuBLASLt
     /// has no algorithm for the shape.
-    /// FP8 weights are widened to BF16 first (exact; herd_fp8_widen) and their row scales applied to the product.
     private func vendorMatmul(_ blas: CUBLASLt, _ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
         let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
         let fp8 = weight.dtype == .f8_e4m3
