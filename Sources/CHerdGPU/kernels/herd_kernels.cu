@@ -179,11 +179,19 @@ __device__ void herd_gemv(const unsigned char *w, long row_bytes, Load load, con
         for (int j = 0; j < HERD_GEMV_ROWS; j++) acc[o][j] = 0;
     if (n0 < n_total) {
         const int chunks = k / E;
+        // The next chunk's loads are issued before this chunk is used, so two chunks per row are in flight.
+        uint4 next[HERD_GEMV_OUTS];
+#pragma unroll
+        for (int o = 0; o < HERD_GEMV_OUTS; o++)
+            next[o] = n0 + o < n_total && lane < chunks ? ((const uint4 *)(w + (long)(n0 + o) * row_bytes))[lane] : make_uint4(0u, 0u, 0u, 0u);
         for (int c = lane; c < chunks; c += warp) {
             uint4 raw[HERD_GEMV_OUTS];
 #pragma unroll
-            for (int o = 0; o < HERD_GEMV_OUTS; o++)
-                raw[o] = n0 + o < n_total ? ((const uint4 *)(w + (long)(n0 + o) * row_bytes))[c] : make_uint4(0u, 0u, 0u, 0u);
+            for (int o = 0; o < HERD_GEMV_OUTS; o++) {
+                raw[o] = next[o];
+                next[o] = n0 + o < n_total && c + warp < chunks ? ((const uint4 *)(w + (long)(n0 + o) * row_bytes))[c + warp]
+                                                                : make_uint4(0u, 0u, 0u, 0u);
+            }
             float wv[HERD_GEMV_OUTS][E];
 #pragma unroll
             for (int o = 0; o < HERD_GEMV_OUTS; o++) load(raw[o], wv[o]);
