@@ -28,6 +28,16 @@ extension GPUBackend {
         return ((longest + length - 1) / length, length)
     }
 
+    /// Per batch row {slot list offset, context start, context end}: the attention kernels' `row_info`.
+    func attentionRowInfo(_ batch: AttentionBatch) -> [Int32] {
+        var info: [Int32] = []
+        info.reserveCapacity(3 * batch.rows.count)
+        for row in batch.rows {
+            info += [Int32(batch.sequenceSlotOffsets[Int(row.sequence)]), row.contextStart, row.contextEnd]
+        }
+        return info
+    }
+
     public func attention(queries: Tensor, cache: KVCache, layer: Int, batch: AttentionBatch,
                           heads: Int, kvHeads: Int, headDim: Int, scale: Float, into out: Tensor) {
         precondition(headDim <= 128, "attention kernel supports head_dim <= 128")
@@ -35,14 +45,8 @@ extension GPUBackend {
         if gqaAttention(queries: queries, cache: cache, layer: layer, batch: batch, heads: heads, kvHeads: kvHeads, headDim: headDim,
                         scale: scale, into: out) { return }
         let rows = batch.rows.count
-        var info: [Int32] = []
-        info.reserveCapacity(3 * rows)
-        var longest = 0
-        for row in batch.rows {
-            info += [Int32(batch.sequenceSlotOffsets[Int(row.sequence)]), row.contextStart, row.contextEnd]
-            longest = max(longest, Int(row.contextEnd - row.contextStart))
-        }
-        let staged = stage([batch.slots, info])
+        let longest = batch.rows.map { Int($0.contextEnd - $0.contextStart) }.max() ?? 0
+        let staged = stage([batch.slots, attentionRowInfo(batch)])
         let keys = cache.keys[layer], values = cache.values[layer]
         guard let split = attentionPartitions(rows: rows, heads: heads, longest: longest) else {
             launch("herd_attention", grid: (rows, heads), block: 128,

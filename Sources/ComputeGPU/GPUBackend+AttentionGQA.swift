@@ -23,12 +23,7 @@ extension GPUBackend {
             r += count
         }
         guard tiles.count / 2 * kvHeads >= gqaAttentionMinimumBlocks else { return false }
-        var info: [Int32] = []
-        info.reserveCapacity(batch.rows.count * 3)
-        for row in batch.rows {
-            info += [Int32(batch.sequenceSlotOffsets[Int(row.sequence)]), row.contextStart, row.contextEnd]
-        }
-        let staged = stage([batch.slots, info, tiles])
+        let staged = stage([batch.slots, attentionRowInfo(batch), tiles])
         launch("herd_attention_gqa", grid: (tiles.count / 2, kvHeads), block: 256,
                [.ptr(queries.data), .ptr(cache.keys[layer].data), .ptr(cache.values[layer].data), .ptr(staged[0]), .ptr(staged[1]),
                 .ptr(staged[2]), .ptr(out.data), .i32(heads), .i32(kvHeads), .i32(headDim), .f32(scale), .i32(queries.rowLength),

@@ -69,7 +69,7 @@ extension GPUBackend {
         }
         if useVendorBLAS, let blas, vendorMatmul(blas, x, weight: weight, rows: rows, into: out) { return true }
         if weight.dtype == .f8_e4m3 {
-            let scales = weight.data + FP8Layout(rows: n, columns: k).scalesOffset
+            let scales = FP8Layout.scales(of: weight)
             launch("herd_mma_fp8", grid: grid, block: 128,
                    [.ptr(weight.data), .ptr(scales), .ptr(x.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows), .i32(x.rowLength),
                     .i32(out.rowLength), .i32(driver.fp8Encoding.exponentBias), .i32(terms)])
@@ -89,10 +89,9 @@ extension GPUBackend {
         // At least 4 k steps per split; no more splits than fill the target.
         let splits = max(1, min(kSteps / 4, (Self.splitKTargetBlocks + tiles - 1) / tiles))
         let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: splits > 1 ? splits * rows * n * 4 : 0)
-        launch("herd_mma_split", grid: (rows, 1), block: 256,
-               [.ptr(x.data), .ptr(w.split.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(terms)])
+        splitTerms(x, rows: rows, k: k, into: w.split)
         let grid = ((n + 63) / 64, ((rows + 63) / 64) * splits)
-        let scales = weight.dtype == .f8_e4m3 ? weight.data + FP8Layout(rows: n, columns: k).scalesOffset : nil
+        let scales = weight.dtype == .f8_e4m3 ? FP8Layout.scales(of: weight) : nil
         if weight.dtype == .f8_e4m3 {
             launch("herd_mma_fp8_splitk", grid: grid, block: 128,
                    [.ptr(weight.data), .ptr(scales), .ptr(w.split.data), .ptr(out.data), .ptr(w.partial.data), .i32(n), .i32(k), .i32(rows),
@@ -116,8 +115,7 @@ extension GPUBackend {
         let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
         let fp8 = weight.dtype == .f8_e4m3
         let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: 0, widenedBytes: fp8 ? n * k * 2 : 0)
-        launch("herd_mma_split", grid: (rows, 1), block: 256,
-               [.ptr(x.data), .ptr(w.split.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(terms)])
+        splitTerms(x, rows: rows, k: k, into: w.split)
         let matrix = fp8 ? widen(weight, into: w.widened) : weight.data
         var queued = true
         let run = {
@@ -130,7 +128,7 @@ extension GPUBackend {
             }
         }
         if let profile { profiled(fp8 ? "(cuBLASLt fp8 widened)" : "(cuBLASLt bf16)", profile, run) } else { run() }
-        if queued && fp8 { scaleColumns(out, rows: rows, scales: weight.data + FP8Layout(rows: n, columns: k).scalesOffset, n: n) }
+        if queued && fp8 { scaleColumns(out, rows: rows, scales: FP8Layout.scales(of: weight), n: n) }
         return queued
     }
 
@@ -141,8 +139,7 @@ extension GPUBackend {
     private func vendorDecodeMatmul(_ blas: CUBLASLt, _ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
         let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
         let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: terms > 1 ? terms * rows * n * 4 : 0)
-        launch("herd_mma_split", grid: (rows, 1), block: 256,
-               [.ptr(x.data), .ptr(w.split.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(terms)])
+        splitTerms(x, rows: rows, k: k, into: w.split)
         // One term: straight into `out`; more: into the partial buffer, [term][row][n].
         let target = terms > 1 ? w.partial.data : out.data, ld = terms > 1 ? n : out.rowLength
         var queued = false
@@ -158,6 +155,13 @@ extension GPUBackend {
                    [.ptr(w.partial.data), .ptr(nil), .ptr(out.data), .i32(n), .i32(rows), .i32(out.rowLength), .i32(terms)])
         }
         return true
+    }
+
+    /// The first `rows` rows of `x` (`k` wide) as this precision's BF16 terms in `buffer`, laid out
+    /// [term][row][k] (herd_mma_split): the A operand of every split product.
+    func splitTerms(_ x: Tensor, rows: Int, k: Int, into buffer: Tensor) {
+        launch("herd_mma_split", grid: (rows, 1), block: 256,
+               [.ptr(x.data), .ptr(buffer.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(tensorCoreActivations.terms)])
     }
 
     /// An FP8 weight's values as BF16 in `buffer` (exact; the row scales are not applied).

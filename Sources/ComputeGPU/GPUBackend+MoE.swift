@@ -92,7 +92,7 @@ extension GPUBackend {
         let split = buffers.split
         /// y[s] = W_e x[s] for every expert from x split into terms; false when cuBLASLt declined a shape.
         func products(_ matrices: ArraySlice<Tensor>, x: Tensor, k: Int, y: Tensor, n: Int) -> Bool {
-            launch("herd_mma_split", grid: (slots, 1), block: 256, [.ptr(x.data), .ptr(split.data), .i32(slots), .i32(k), .i32(k), .i32(terms)])
+            splitTerms(x, rows: slots, k: k, into: split)
             var ok = true
             let run = {
                 for (expert, matrix) in matrices.enumerated() {
@@ -109,7 +109,7 @@ extension GPUBackend {
                         if !queued { ok = false; return }
                     }
                     if fp8 {
-                        self.scaleColumns(rowsOut, rows: count, ldy: y.rowLength, scales: matrix.data + FP8Layout(rows: n, columns: k).scalesOffset, n: n)
+                        self.scaleColumns(rowsOut, rows: count, ldy: y.rowLength, scales: FP8Layout.scales(of: matrix), n: n)
                     }
                 }
             }

@@ -107,7 +107,7 @@ extension GPUBackend {
             let grid = ((n + outputsPerBlock - 1) / outputsPerBlock, 1)
             switch weight.dtype {
             case .f8_e4m3:
-                let scales = weight.data + FP8Layout(rows: n, columns: k).scalesOffset
+                let scales = FP8Layout.scales(of: weight)
                 launch("herd_gemv_fp8", grid: grid, block: 256, [.ptr(weight.data), .ptr(scales), .ptr(x.data), .ptr(out.data), .i32(n), .i32(k),
                                                                  .i32(rows), .i32(x.rowLength), .i32(out.rowLength), .i32(driver.warpSize), .i32(bias)])
             default:
@@ -121,7 +121,7 @@ extension GPUBackend {
         let grid = ((n + 63) / 64, (rows + 63) / 64)
         switch weight.dtype {
         case .f8_e4m3:
-            let scales = weight.data + FP8Layout(rows: n, columns: k).scalesOffset
+            let scales = FP8Layout.scales(of: weight)
             launch("herd_gemm_fp8", grid: grid, block: 256, [.ptr(weight.data), .ptr(scales), .ptr(x.data), .ptr(out.data), .i32(n), .i32(k),
                                                              .i32(rows), .i32(x.rowLength), .i32(out.rowLength), .i32(bias)])
         case .f32, .f16, .bf16:

@@ -7,6 +7,11 @@ struct FP8Layout {
     let columns: Int
     var scalesOffset: Int { (rows * columns + 255) / 256 * 256 }
     var byteCount: Int { scalesOffset + rows * 4 }
+
+    /// The device address of an FP8 weight's row scales.
+    static func scales(of weight: Tensor) -> UnsafeMutableRawPointer {
+        weight.data + FP8Layout(rows: weight.rowCount, columns: weight.rowLength).scalesOffset
+    }
 }
 
 extension GPUBackend {

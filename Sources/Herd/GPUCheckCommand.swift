@@ -415,10 +415,7 @@ struct GPUCheck: ParsableCommand {
                    differing == 0 ? "all equal" : "\(differing) of \(prompts.count) requests differ")
             for prefill in prefillTokens where prefill > ids.count {
                 let count = min(prefill, onCPU.model.contextLength)
-                let long = (0..<count).map { ids[$0 % ids.count] }
-                func last(_ m: any LanguageModel) -> [Float] {
-                    m.forward(tokens: long, batch: .contiguous(start: 0, count: count), cache: m.makeKVCache(slots: count), logitRows: [count - 1])
-                }
+                let last = { (m: any LanguageModel) in Self.lastLogits(m, prompt: ids, count: count) }
                 // Small models' steps are below the tiled attention's size threshold: force it here.
                 gpu.gqaAttentionMinimumBlocks = 0
                 compare("model logits after a \(count)-token prefill (\(onCPU.name))", last(onGPU.model), last(onCPU.model), tolerance: 2e-3)
@@ -434,10 +431,7 @@ struct GPUCheck: ParsableCommand {
                 // The longest prefill too: FP8 products of prefill size (cuBLASLt on widened weights where present).
                 if let prefill = prefillTokens.max(), prefill > ids.count {
                     let count = min(prefill, onCPU.model.contextLength)
-                    let long = (0..<count).map { ids[$0 % ids.count] }
-                    func last(_ m: any LanguageModel) -> [Float] {
-                        m.forward(tokens: long, batch: .contiguous(start: 0, count: count), cache: m.makeKVCache(slots: count), logitRows: [count - 1])
-                    }
+                    let last = { (m: any LanguageModel) in Self.lastLogits(m, prompt: ids, count: count) }
                     compare("model logits after a \(count)-token prefill, FP8 kept on the GPU (\(onCPU.name))", last(native.model), last(onCPU.model),
                             tolerance: 2e-2)
                 }
@@ -451,6 +445,12 @@ struct GPUCheck: ParsableCommand {
 
 
 extension GPUCheck {
+    /// The last row's logits after one prefill of `count` tokens: `prompt` repeated.
+    static func lastLogits(_ m: any LanguageModel, prompt: [Int32], count: Int) -> [Float] {
+        let tokens = (0..<count).map { prompt[$0 % prompt.count] }
+        return m.forward(tokens: tokens, batch: .contiguous(start: 0, count: count), cache: m.makeKVCache(slots: count), logitRows: [count - 1])
+    }
+
     /// Greedy tokens for `prompts` run as one batch: every prompt prefilled in one ragged step, then one
     /// decode row per prompt per step; prompt s owns cache slots s * L ..< (s + 1) * L.
     static func greedy(_ m: any LanguageModel, prompts: [[Int32]], steps: Int) -> [[Int32]] {

@@ -97,6 +97,16 @@ struct HerdSampleMergeCand {
     }
 };
 
+// A record's statistics after its n values and n ids (see the layout above).
+__device__ __forceinline__ void herd_sample_write_stats(float *stats, float m, float st, float s1, float gk, int gi, float gl) {
+    stats[0] = m;
+    stats[1] = st;
+    stats[2] = s1;
+    stats[3] = gk;
+    stats[4] = __int_as_float(gi);
+    stats[5] = gl;
+}
+
 // One record per (row, chunk). grid: (rows, chunks); block: 256. params[4 r ..< 4 r + 4] = {1/T bits (1 when
 // greedy), key low, key high, draw (0: greedy, no Gumbel draw)}. logits: rows of stride ld, vocab used.
 HERD_KERNEL void herd_logits_chunk_summary(const float *logits, int ld, int vocab, const int *params, int n, float *out) {
@@ -144,15 +154,7 @@ HERD_KERNEL void herd_logits_chunk_summary(const float *logits, int ld, int voca
     st = herd_block_sum(st, s_v);
     s1 = herd_block_sum(s1, s_v);
     herd_sample_block_best(gk, gi, s_v, s_i);
-    if (t == 0) {
-        float *stats = record + 2 * n;
-        stats[0] = m;
-        stats[1] = st;
-        stats[2] = s1;
-        stats[3] = gk;
-        stats[4] = __int_as_float(gi);
-        stats[5] = gi != HERD_SAMPLE_NONE ? s_x[gi - start] : HERD_NEG_INF;
-    }
+    if (t == 0) herd_sample_write_stats(record + 2 * n, m, st, s1, gk, gi, gi != HERD_SAMPLE_NONE ? s_x[gi - start] : HERD_NEG_INF);
 }
 
 // Merges each row's records in groups of 4096 / n (one block per group) into one record per group.
@@ -202,12 +204,6 @@ HERD_KERNEL void herd_logits_merge_summary(const float *in, int lists, const int
                 gl = stats[5];
             }
         }
-        float *stats = record + 2 * n;
-        stats[0] = m;
-        stats[1] = st;
-        stats[2] = s1;
-        stats[3] = gk;
-        stats[4] = __int_as_float(gi);
-        stats[5] = gl;
+        herd_sample_write_stats(record + 2 * n, m, st, s1, gk, gi, gl);
     }
 }
