@@ -24,7 +24,7 @@ struct GPUBench: ParsableCommand {
     var prefillTokens = 2048
     @Option(name: .long, help: "Timed steps per scenario (median reported), after one warm-up.")
     var steps = 10
-    @Flag(name: .long, help: "After each scenario, one more step with every kernel timed on its own: a table of each kernel's share.")
+    @Flag(name: .long, help: "After each scenario, one more step timed by events around every launch: each kernel's share and the device's idle time between launches.")
     var profile = false
 
     func run() throws {
