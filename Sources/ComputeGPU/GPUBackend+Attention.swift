@@ -28,6 +28,12 @@ extension GPUBackend {
         return ((longest + length - 1) / length, length)
     }
 
+    /// The split-context state buffer (`attentionPartials`), grown to at least `floats`.
+    func attentionPartials(floats: Int) -> Tensor {
+        if (attentionPartials?.shape[0] ?? 0) < floats { attentionPartials = zeros([max(floats, 1 << 16)]) }
+        return attentionPartials!
+    }
+
     /// Per batch row {slot list offset, context start, context end}: the attention kernels' `row_info`.
     func attentionRowInfo(_ batch: AttentionBatch) -> [Int32] {
         var info: [Int32] = []
@@ -56,14 +62,12 @@ extension GPUBackend {
             return
         }
         // One block per (row, head, partition), then one per (row, head) merging the partitions' states.
-        let floats = rows * heads * split.parts * (headDim + 2)
-        if (attentionPartials?.shape[0] ?? 0) < floats { attentionPartials = zeros([max(floats, 1 << 16)]) }
-        let partials = attentionPartials!
+        let partials = attentionPartials(floats: rows * heads * split.parts * (headDim + 2))
         launch("herd_attention_split", grid: (rows * split.parts, heads), block: 128,
                [.ptr(queries.data), .ptr(keys.data), .ptr(values.data), .ptr(staged[0]), .ptr(staged[1]),
                 .ptr(partials.data), .i32(heads), .i32(kvHeads), .i32(headDim), .f32(scale), .i32(queries.rowLength),
                 .i32(keys.rowLength), .i32(split.parts), .i32(split.length)])
         launch("herd_attention_combine", grid: (rows, heads), block: 128,
-               [.ptr(partials.data), .ptr(out.data), .i32(heads), .i32(headDim), .i32(out.rowLength), .i32(split.parts)])
+               [.ptr(partials.data), .ptr(out.data), .i32(heads), .i32(headDim), .i32(out.rowLength), .i32(split.parts), .ptr(nil)])
     }
 }

@@ -1,33 +1,112 @@
 import Compute
 
 extension GPUBackend {
-    /// herd_attention_gqa.cu
-    static let gqaAttentionKernelNames = ["herd_attention_gqa"]
+    /// herd_attention_gqa.cu, every vendor: the CUDA-core tile kernel and the decode kernels (one per group size).
+    static let gqaAttentionKernelNames = ["herd_attention_gqa"] + (1...maximumDecodeGroup).map { "herd_attention_gqa_decode\($0)" }
+    /// herd_attention_gqa.cu, CUDA only (mma.sync; looked up on CUDA as `mmaKernelNames` is).
+    static let gqaTensorCoreKernelNames = ["herd_attention_gqa_mma"]
+    /// Largest group (query heads per KV head) with a decode kernel.
+    static let maximumDecodeGroup = 8
+    /// Query vectors (rows x group) per tensor-core tile: 4 warps of 16.
+    static let tensorCoreTileVectors = 64
 
-    /// Attention through herd_attention_gqa: consecutive rows of one sequence share tiles, each block a KV
-    /// head and its query heads; false when the step is too small to fill the GPU that way (fewer blocks
-    /// than `gqaAttentionMinimumBlocks`: few decode rows, where the per-(row, head) kernels split long
-    /// contexts instead) or the shape
-    /// does not fit the kernel (head_dim <= 128, at most 32 query heads per KV head).
+    /// How a step's grouped-query attention is divided among the kernels. Runs of consecutive rows of one
+    /// sequence are cut into tiles; a run of one row (a decode row) is a tile of its own.
+    public struct GQAPlan {
+        /// Decode rows for herd_attention_gqa_decode<group>, one block per (row, partition, KV head).
+        public var decodeRows: [Int32] = []
+        /// The decode rows' context partitions; nil: one per row, written directly.
+        public var split: (parts: Int, length: Int)?
+        /// (first row, rows) pairs for herd_attention_gqa_mma: runs of at least a tile's rows (prefill).
+        public var tensorTiles: [Int32] = []
+        /// (first row, rows) pairs for herd_attention_gqa: the rest.
+        public var coreTiles: [Int32] = []
+
+        /// The kernels the plan launches, for reports.
+        public var kernels: [String] {
+            var names: [String] = []
+            if !tensorTiles.isEmpty { names.append("herd_attention_gqa_mma (\(tensorTiles.count / 2) tiles)") }
+            if !coreTiles.isEmpty { names.append("herd_attention_gqa (\(coreTiles.count / 2) tiles)") }
+            if !decodeRows.isEmpty {
+                let how = split.map { ", \($0.parts) partitions of \($0.length) + herd_attention_combine" } ?? ""
+                names.append("herd_attention_gqa_decode (\(decodeRows.count) rows\(how))")
+            }
+            return names
+        }
+    }
+
+    /// The grouped-query plan of a step, or nil when the step is too small to fill the GPU that way (fewer
+    /// tiles x KV heads than `gqaAttentionMinimumBlocks`: few decode rows, where the per-(row, head) kernels
+    /// split long contexts instead) or the shape does not fit the kernels (head_dim <= 128, at most 32 query
+    /// heads per KV head). `kvRowLength`: floats per cache row.
+    public func gqaAttentionPlan(batch: AttentionBatch, heads: Int, kvHeads: Int, headDim: Int, kvRowLength: Int) -> GQAPlan? {
+        let group = heads / kvHeads
+        guard headDim <= 128, kvHeads * group == heads, group <= 32 else { return nil }
+        var runs: [(first: Int, count: Int)] = []
+        for (r, row) in batch.rows.enumerated() {
+            if let last = runs.last, batch.rows[last.first].sequence == row.sequence {
+                runs[runs.count - 1].count += 1
+            } else {
+                runs.append((r, 1))
+            }
+        }
+        // The tile kernel's rows per tile; its tile count decides, as before the other kernels existed.
+        let coreRows = 32 / group
+        let coreTileCount = runs.reduce(0) { $0 + ($1.count + coreRows - 1) / coreRows }
+        guard coreTileCount * kvHeads >= gqaAttentionMinimumBlocks else { return nil }
+        let aligned = headDim % 4 == 0 && kvRowLength % 4 == 0  // the 16-byte loads of both new kernels
+        let decode = gqaDecodeKernel && aligned && group <= Self.maximumDecodeGroup
+        let tensorRows = Self.tensorCoreTileVectors / group
+        let tensor = tensorCoreAttention && hasTensorCoreKernels && aligned && headDim == 128
+        var plan = GQAPlan()
+        for run in runs {
+            if decode && run.count == 1 {
+                plan.decodeRows.append(Int32(run.first))
+                continue
+            }
+            let onTensorCores = tensor && run.count >= tensorRows
+            let size = onTensorCores ? tensorRows : coreRows
+            for first in stride(from: run.first, to: run.first + run.count, by: size) {
+                let tile = [Int32(first), Int32(min(size, run.first + run.count - first))]
+                if onTensorCores { plan.tensorTiles += tile } else { plan.coreTiles += tile }
+            }
+        }
+        if !plan.decodeRows.isEmpty {
+            let longest = plan.decodeRows.map { Int(batch.rows[Int($0)].contextEnd - batch.rows[Int($0)].contextStart) }.max() ?? 0
+            plan.split = attentionPartitions(rows: plan.decodeRows.count, heads: kvHeads, longest: longest)
+        }
+        return plan
+    }
+
+    /// Attention through the grouped-query kernels (see `gqaAttentionPlan`); false when the plan is nil.
     func gqaAttention(queries: Tensor, cache: KVCache, layer: Int, batch: AttentionBatch,
                       heads: Int, kvHeads: Int, headDim: Int, scale: Float, into out: Tensor) -> Bool {
-        let group = heads / kvHeads
-        guard headDim <= 128, kvHeads * group == heads, group <= 32 else { return false }
-        let rowsPerTile = 32 / group
-        var tiles: [Int32] = []
-        var r = 0
-        while r < batch.rows.count {
-            var count = 1
-            while count < rowsPerTile && r + count < batch.rows.count && batch.rows[r + count].sequence == batch.rows[r].sequence { count += 1 }
-            tiles += [Int32(r), Int32(count)]
-            r += count
+        let keys = cache.keys[layer], values = cache.values[layer]
+        guard let plan = gqaAttentionPlan(batch: batch, heads: heads, kvHeads: kvHeads, headDim: headDim, kvRowLength: keys.rowLength)
+        else { return false }
+        let staged = stage([batch.slots, attentionRowInfo(batch), plan.coreTiles, plan.tensorTiles, plan.decodeRows])
+        let inputs: [Arg] = [.ptr(queries.data), .ptr(keys.data), .ptr(values.data), .ptr(staged[0]), .ptr(staged[1])]
+        launch("herd_attention_gqa", grid: (plan.coreTiles.count / 2, kvHeads), block: 256,
+               inputs + [.ptr(staged[2]), .ptr(out.data), .i32(heads), .i32(kvHeads), .i32(headDim), .f32(scale), .i32(queries.rowLength),
+                         .i32(out.rowLength), .i32(keys.rowLength)])
+        launch("herd_attention_gqa_mma", grid: (plan.tensorTiles.count / 2, kvHeads), block: 128,
+               inputs + [.ptr(staged[3]), .ptr(out.data), .i32(heads), .i32(kvHeads), .f32(scale), .i32(queries.rowLength),
+                         .i32(out.rowLength), .i32(keys.rowLength)])
+        guard !plan.decodeRows.isEmpty else { return true }
+        let rows = plan.decodeRows.count, decode = "herd_attention_gqa_decode\(heads / kvHeads)"
+        guard let split = plan.split else {
+            // One partition per row, as long as the row (Int32.max: the kernel clips it to the context).
+            launch(decode, grid: (rows, kvHeads), block: 128,
+                   inputs + [.ptr(staged[4]), .ptr(out.data), .ptr(nil), .i32(heads), .i32(headDim), .f32(scale), .i32(queries.rowLength),
+                             .i32(out.rowLength), .i32(keys.rowLength), .i32(1), .i32(Int(Int32.max))])
+            return true
         }
-        guard tiles.count / 2 * kvHeads >= gqaAttentionMinimumBlocks else { return false }
-        let staged = stage([batch.slots, attentionRowInfo(batch), tiles])
-        launch("herd_attention_gqa", grid: (tiles.count / 2, kvHeads), block: 256,
-               [.ptr(queries.data), .ptr(cache.keys[layer].data), .ptr(cache.values[layer].data), .ptr(staged[0]), .ptr(staged[1]),
-                .ptr(staged[2]), .ptr(out.data), .i32(heads), .i32(kvHeads), .i32(headDim), .f32(scale), .i32(queries.rowLength),
-                .i32(out.rowLength), .i32(cache.keys[layer].rowLength)])
+        let partials = attentionPartials(floats: rows * heads * split.parts * (headDim + 2))
+        launch(decode, grid: (rows * split.parts, kvHeads), block: 128,
+               inputs + [.ptr(staged[4]), .ptr(out.data), .ptr(partials.data), .i32(heads), .i32(headDim), .f32(scale),
+                         .i32(queries.rowLength), .i32(out.rowLength), .i32(keys.rowLength), .i32(split.parts), .i32(split.length)])
+        launch("herd_attention_combine", grid: (rows, heads), block: 128,
+               [.ptr(partials.data), .ptr(out.data), .i32(heads), .i32(headDim), .i32(out.rowLength), .i32(split.parts), .ptr(staged[4])])
         return true
     }
 }

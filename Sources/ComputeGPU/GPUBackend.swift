@@ -46,6 +46,12 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// Blocks (tiles x KV heads) below which attention leaves the tiled grouped-query kernel for the
     /// per-(row, head) ones, which fill the GPU better on small steps (GPUBackend+AttentionGQA.swift).
     public var gqaAttentionMinimumBlocks = 256
+    /// Decode rows of grouped-query steps through herd_attention_gqa_decode* (contexts split over partitions
+    /// on small steps); HERD_GQA_SPLIT=0 keeps them on the tile kernel (for comparisons).
+    public var gqaDecodeKernel = ProcessInfo.processInfo.environment["HERD_GQA_SPLIT"] != "0"
+    /// Prefill tiles of grouped-query steps on the tensor cores (herd_attention_gqa_mma, NVIDIA sm_80+);
+    /// HERD_TC_ATTENTION=0 keeps the CUDA-core tiles.
+    public var tensorCoreAttention = ProcessInfo.processInfo.environment["HERD_TC_ATTENTION"] != "0"
     /// cuBLASLt for large BF16 products (GPUBackend+MMA.swift), when the library loads; why not otherwise.
     var blas: CUBLASLt?
     /// false runs Herd's own kernels where cuBLASLt would (checks compare both).
@@ -61,7 +67,7 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// `launch(name, grid:, block:, [arguments in order])`.
     static func kernelNames(vendor: String) -> [String] {
         coreKernelNames + attentionKernelNames + gqaAttentionKernelNames + samplingKernelNames
-            + (vendor == "cuda" ? mmaKernelNames : [])
+            + (vendor == "cuda" ? mmaKernelNames + gqaTensorCoreKernelNames : [])
     }
 
     /// herd_kernels.cu

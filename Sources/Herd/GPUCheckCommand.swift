@@ -327,15 +327,94 @@ struct GPUCheck: ParsableCommand {
             let q = randoms(batchRows.count * heads * dim)
             var outs: [[Float]] = []
             gpu.gqaAttentionMinimumBlocks = 0
-            for b in [cpu as any ComputeBackend, gpu] {
+            let kernelChoice = (gpu.gqaDecodeKernel, gpu.tensorCoreAttention)
+            // The newer kernels (tensor-core prompt tiles where present, the decode kernel), then the tile kernel alone.
+            for (b, newKernels) in [(cpu as any ComputeBackend, true), (gpu, true), (gpu, false)] {
+                (gpu.gqaDecodeKernel, gpu.tensorCoreAttention) = (newKernels, newKernels)
                 let cache = KVCache(keys: [load(b, k, [slots, kvHeads * dim])], values: [load(b, v, [slots, kvHeads * dim])], slotCount: slots)
                 let qt = load(b, q, [batchRows.count, heads * dim]), ot = b.zeros([batchRows.count, heads * dim])
                 b.attention(queries: qt, cache: cache, layer: 0, batch: batch, heads: heads, kvHeads: kvHeads, headDim: dim,
                             scale: 1 / Float(dim).squareRoot(), into: ot)
                 outs.append(b.read(ot, rows: batchRows.count))
             }
-            gpu.gqaAttentionMinimumBlocks = 256
+            (gpu.gqaDecodeKernel, gpu.tensorCoreAttention, gpu.gqaAttentionMinimumBlocks) = (kernelChoice.0, kernelChoice.1, 256)
             compare("grouped-query attention tiles (head_dim \(dim); prompt rows, chunk starts, decode rows)", outs[1], outs[0], tolerance: 1e-4)
+            compare("grouped-query attention, CUDA-core tiles only (head_dim \(dim))", outs[2], outs[0], tolerance: 1e-4)
+        }
+        for (heads, kvHeads) in [(10, 2), (8, 2)] {
+            // Busy decode through herd_attention_gqa_decode*, forced on: 64 rows of contexts 900-1100 (every 8th
+            // starting a local chunk at 512), each sequence's slots in blocks of 16 drawn from a scattered cache,
+            // GQA 5:1 (Scout's) and 4:1, head_dim 128. Split over partitions against the CPU, against one partition
+            // per row, and against the tile kernel.
+            let dim = 128, blockSize = 16, slots = 8192, rowCount = 64
+            var list: [Int32] = [], offsets: [Int] = [], batchRows: [AttentionBatch.Row] = []
+            for s in 0..<rowCount {
+                let length = Int.random(in: 900...1100, using: &rng)
+                var blocks = Array(0..<(slots / blockSize))
+                blocks.shuffle(using: &rng)
+                offsets.append(list.count)
+                list += (0..<length).map { Int32(blocks[$0 / blockSize] * blockSize + $0 % blockSize) }
+                batchRows.append(AttentionBatch.Row(sequence: Int32(s), contextStart: s % 8 == 3 ? 512 : 0, contextEnd: Int32(length),
+                                                    writeSlot: list.last!, position: Int32(length - 1)))
+            }
+            let batch = AttentionBatch(slots: list, sequenceSlotOffsets: offsets, rows: batchRows)
+            let k = randoms(slots * kvHeads * dim), v = randoms(slots * kvHeads * dim), q = randoms(rowCount * heads * dim)
+            let choice = (gpu.splitAttention, gpu.gqaDecodeKernel)
+            (gpu.gqaAttentionMinimumBlocks, gpu.gqaDecodeKernel) = (0, true)
+            let plan = gpu.gqaAttentionPlan(batch: batch, heads: heads, kvHeads: kvHeads, headDim: dim, kvRowLength: kvHeads * dim)
+            var outs: [[Float]] = []
+            for (b, splitting, decodeKernel) in [(cpu as any ComputeBackend, true, true), (gpu, true, true), (gpu, false, true), (gpu, true, false)] {
+                (gpu.splitAttention, gpu.gqaDecodeKernel) = (splitting, decodeKernel)
+                let cache = KVCache(keys: [load(b, k, [slots, kvHeads * dim])], values: [load(b, v, [slots, kvHeads * dim])], slotCount: slots)
+                let qt = load(b, q, [rowCount, heads * dim]), ot = b.zeros([rowCount, heads * dim])
+                b.attention(queries: qt, cache: cache, layer: 0, batch: batch, heads: heads, kvHeads: kvHeads, headDim: dim, scale: 0.25, into: ot)
+                outs.append(b.read(ot, rows: rowCount))
+            }
+            (gpu.splitAttention, gpu.gqaDecodeKernel, gpu.gqaAttentionMinimumBlocks) = (choice.0, choice.1, 256)
+            let how = plan?.split.map { "\($0.parts) partitions of \($0.length)" } ?? "NOT split"
+            compare("busy decode attention, GQA \(heads):\(kvHeads), split (\(how))", outs[1], outs[0], tolerance: 1e-4)
+            compare("busy decode attention, GQA \(heads):\(kvHeads), split vs one partition", outs[1], outs[2], tolerance: 1e-5)
+            compare("busy decode attention, GQA \(heads):\(kvHeads), split vs tile kernel", outs[1], outs[3], tolerance: 1e-5)
+            if plan?.split == nil || plan?.decodeRows.count != rowCount {
+                record("busy decode attention takes the split decode kernel", false, plan?.kernels.joined(separator: ", ") ?? "no grouped-query plan")
+            }
+        }
+        if gpu.hasTensorCoreKernels {
+            for (heads, kvHeads) in [(8, 2), (10, 2)] {
+                // Prefill on the tensor cores (herd_attention_gqa_mma, 3xTF32), forced on: a 300-token prompt and a
+                // 600-token prompt whose rows from 256 on start a local chunk at 256, scattered slots, head_dim 128.
+                let dim = 128, slots = 1024, lengths = [300, 600], chunk: Int32 = 256
+                var order = (0..<Int32(slots)).map { $0 }
+                order.shuffle(using: &rng)
+                var batchRows: [AttentionBatch.Row] = []
+                for (s, length) in lengths.enumerated() {
+                    for p in 0..<Int32(length) {
+                        let start = s == 1 && p >= chunk ? chunk : 0
+                        batchRows.append(AttentionBatch.Row(sequence: Int32(s), contextStart: start, contextEnd: p + 1, writeSlot: 0, position: p))
+                    }
+                }
+                let batch = AttentionBatch(slots: Array(order.prefix(lengths.reduce(0, +))), sequenceSlotOffsets: [0, lengths[0]], rows: batchRows)
+                let k = randoms(slots * kvHeads * dim), v = randoms(slots * kvHeads * dim), q = randoms(batchRows.count * heads * dim)
+                let choice = gpu.tensorCoreAttention
+                (gpu.gqaAttentionMinimumBlocks, gpu.tensorCoreAttention) = (0, true)
+                let plan = gpu.gqaAttentionPlan(batch: batch, heads: heads, kvHeads: kvHeads, headDim: dim, kvRowLength: kvHeads * dim)
+                var outs: [[Float]] = []
+                for b in [cpu as any ComputeBackend, gpu] {
+                    let cache = KVCache(keys: [load(b, k, [slots, kvHeads * dim])], values: [load(b, v, [slots, kvHeads * dim])], slotCount: slots)
+                    let qt = load(b, q, [batchRows.count, heads * dim]), ot = b.zeros([batchRows.count, heads * dim])
+                    b.attention(queries: qt, cache: cache, layer: 0, batch: batch, heads: heads, kvHeads: kvHeads, headDim: dim, scale: 0.25, into: ot)
+                    outs.append(b.read(ot, rows: batchRows.count))
+                }
+                (gpu.gqaAttentionMinimumBlocks, gpu.tensorCoreAttention) = (256, choice)
+                compare("tensor-core prefill attention, GQA \(heads):\(kvHeads) (300 + 600 tokens, chunk starts)", outs[1], outs[0], tolerance: 1e-4)
+                let kernels = plan?.kernels.joined(separator: ", ") ?? "no grouped-query plan"
+                print("     kernels: \(kernels)")
+                if plan.map({ $0.tensorTiles.isEmpty || !$0.coreTiles.isEmpty || !$0.decodeRows.isEmpty }) ?? true {
+                    record("tensor-core prefill attention takes herd_attention_gqa_mma only", false, kernels)
+                }
+            }
+        } else {
+            print("skip tensor-core attention: \(gpu.driver.vendor) \(gpu.driver.architecture) has no tensor-core kernels in Herd yet")
         }
         do {
             // Synthetic weights: the device's generator gives the host's bits (BF16 rows gathered by embed,

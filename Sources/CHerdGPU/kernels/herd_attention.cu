@@ -114,8 +114,10 @@ HERD_KERNEL void herd_attention_split(const float *q, const float *kc, const flo
 
 // Merges a row's partition states for one head: with M the largest partition maximum, out = sum_p acc_p
 // e^(m_p - M) / sum_p l_p e^(m_p - M) (empty partitions skipped; no keys at all gives 0, as herd_attention).
-// grid: (rows, heads); block: 128 threads.
-HERD_KERNEL void herd_attention_combine(const float *partial, float *out, int heads, int head_dim, int ldo, int parts) {
+// State row r is output row rows[r], or r without `rows` (herd_attention_gqa_decode* splits some rows of a
+// step only). grid: (rows, heads); block: 128 threads.
+HERD_KERNEL void herd_attention_combine(const float *partial, float *out, int heads, int head_dim, int ldo, int parts,
+                                        const int *rows) {
     const int r = blockIdx.x, h = blockIdx.y, t = threadIdx.x, stride = head_dim + 2;
     const float *src = partial + (long)(r * heads + h) * parts * stride;
     float m = HERD_NEG_INF;
@@ -128,5 +130,6 @@ HERD_KERNEL void herd_attention_combine(const float *partial, float *out, int he
         l += src[p * stride + 1] * f;
         if (t < head_dim) acc += src[p * stride + 2 + t] * f;
     }
-    if (t < head_dim) out[(long)r * ldo + h * head_dim + t] = l > 0 ? acc / l : 0.0f;
+    const long row = rows ? rows[r] : r;
+    if (t < head_dim) out[row * ldo + h * head_dim + t] = l > 0 ? acc / l : 0.0f;
 }

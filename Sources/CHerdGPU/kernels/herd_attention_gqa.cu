@@ -119,3 +119,389 @@ HERD_KERNEL void __launch_bounds__(256) herd_attention_gqa(const float *q, const
         }
     }
 }
+
+// Decode rows (a tile of one row): one block per (row, context partition, KV head) and all `G` query heads
+// of that KV head. The tile kernel above leaves most of its threads idle on one row (5 query vectors of
+// 32) and keeps few keys in flight; here every warp streams its own keys: a warp takes chunks of 32 keys
+// (one slot index per lane, the next chunk's read ahead), loads HERD_GQAD_U keys' K and V rows at once (16
+// bytes per lane: lane l holds dimensions [4 l, 4 l + 4)), and runs the online softmax of each query head
+// over them in order. The block's warps are merged in a fixed order at the end. With `partial` the block
+// writes its partition's state {m, l, acc[head_dim]} at partial[((i * heads + h) * parts + p)] (the layout
+// herd_attention_combine merges, i = index in `rows`); without, the normalized output row.
+//
+// grid: (rows * parts, kv_heads), partitions of a row adjacent; block: 128. rows[i] = the batch row;
+// head_dim <= 128 and a multiple of 4, kv_width a multiple of 4 (16-byte loads); G = heads / kv_heads.
+#define HERD_GQAD_WARPS 4
+#define HERD_GQAD_CHUNK 32
+#define HERD_GQAD_U 4
+
+// Lane `src`'s v, within groups of 32 lanes (a CUDA warp; half an AMD wavefront).
+__device__ __forceinline__ int herd_gqad_lane(int v, int src) {
+#if HERD_HIP
+    return __shfl(v, src, 32);
+#else
+    return __shfl_sync(0xffffffffu, v, src, 32);
+#endif
+}
+
+template <int G>
+__device__ __forceinline__ void herd_gqa_decode(const float *q, const float *kc, const float *vc, const int *slots,
+                                                const int *row_info, const int *rows, float *out, float *partial, int heads,
+                                                int head_dim, float scale, int ldq, int ldo, int kv_width, int parts,
+                                                int part_len) {
+    __shared__ float s_o[HERD_GQAD_WARPS][G][HERD_GQA_D];
+    __shared__ float s_m[HERD_GQAD_WARPS][G];
+    __shared__ float s_l[HERD_GQAD_WARPS][G];
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
+    const int i = blockIdx.x / parts, p = blockIdx.x % parts, kvh = blockIdx.y;
+    const int r = rows[i];
+    const int *info = row_info + 3 * r;
+    const int *list = slots + info[0];
+    const int begin = info[1] + p * part_len;
+    const int end = info[2] - begin < part_len ? info[2] : begin + part_len;  // <= begin: an empty partition
+    const bool mine = 4 * lane < head_dim;
+    const long kv_off = (long)kvh * head_dim + 4 * lane;
+    float4 qv[G], acc[G];
+    float m[G], l[G];
+#pragma unroll
+    for (int h = 0; h < G; h++) {
+        const float *qh = q + (long)r * ldq + (long)(kvh * G + h) * head_dim + 4 * lane;
+        qv[h] = mine ? make_float4(qh[0], qh[1], qh[2], qh[3]) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        acc[h] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        m[h] = HERD_NEG_INF;
+        l[h] = 0.0f;
+    }
+    // Chunk c of the partition (keys begin + 32 c ...) belongs to warp c % HERD_GQAD_WARPS.
+    int c0 = begin + warp * HERD_GQAD_CHUNK;
+    int next = c0 + lane < end ? list[c0 + lane] : 0;
+    for (; c0 < end; c0 += HERD_GQAD_WARPS * HERD_GQAD_CHUNK) {
+        const int cur = next, c1 = c0 + HERD_GQAD_WARPS * HERD_GQAD_CHUNK;
+        next = c1 + lane < end ? list[c1 + lane] : 0;
+        const int n = end - c0 < HERD_GQAD_CHUNK ? end - c0 : HERD_GQAD_CHUNK;
+        for (int u0 = 0; u0 < n; u0 += HERD_GQAD_U) {
+            float4 kr[HERD_GQAD_U], vr[HERD_GQAD_U];
+#pragma unroll
+            for (int u = 0; u < HERD_GQAD_U; u++) {
+                const long row = (long)herd_gqad_lane(cur, u0 + u) * kv_width + kv_off;
+                const bool load = mine && u0 + u < n;
+                kr[u] = load ? *(const float4 *)(kc + row) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                vr[u] = load ? *(const float4 *)(vc + row) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            }
+#pragma unroll
+            for (int u = 0; u < HERD_GQAD_U; u++) {
+                if (u0 + u >= n) continue;  // past the chunk (the same in every lane)
+#pragma unroll
+                for (int h = 0; h < G; h++) {
+                    float d = qv[h].x * kr[u].x;
+                    d += qv[h].y * kr[u].y;
+                    d += qv[h].z * kr[u].z;
+                    d += qv[h].w * kr[u].w;
+                    const float s = herd_warp_sum(d, 32) * scale;
+                    if (s > m[h]) {  // a new maximum: rescale what is summed so far (m = -inf: nothing yet)
+                        const float corr = expf(m[h] - s);
+                        m[h] = s;
+                        l[h] *= corr;
+                        acc[h].x *= corr;
+                        acc[h].y *= corr;
+                        acc[h].z *= corr;
+                        acc[h].w *= corr;
+                    }
+                    const float e = expf(s - m[h]);
+                    l[h] += e;
+                    acc[h].x += e * vr[u].x;
+                    acc[h].y += e * vr[u].y;
+                    acc[h].z += e * vr[u].z;
+                    acc[h].w += e * vr[u].w;
+                }
+            }
+        }
+    }
+    // Merge the warps, warp 0 first: state of warp w scaled by e^(m_w - M), M the largest maximum.
+#pragma unroll
+    for (int h = 0; h < G; h++) {
+        if (lane == 0) {
+            s_m[warp][h] = m[h];
+            s_l[warp][h] = l[h];
+        }
+        if (mine) {
+            s_o[warp][h][4 * lane] = acc[h].x;
+            s_o[warp][h][4 * lane + 1] = acc[h].y;
+            s_o[warp][h][4 * lane + 2] = acc[h].z;
+            s_o[warp][h][4 * lane + 3] = acc[h].w;
+        }
+    }
+    __syncthreads();
+    for (int h = 0; h < G; h++) {
+        float mx = HERD_NEG_INF;
+        for (int w = 0; w < HERD_GQAD_WARPS; w++) mx = fmaxf(mx, s_m[w][h]);
+        float sum = 0.0f, o = 0.0f;
+        for (int w = 0; w < HERD_GQAD_WARPS; w++) {
+            if (s_m[w][h] == HERD_NEG_INF) continue;  // a warp that saw no key
+            const float f = expf(s_m[w][h] - mx);
+            sum += s_l[w][h] * f;
+            if (t < head_dim) o += s_o[w][h][t] * f;
+        }
+        const int head = kvh * G + h;
+        if (partial == nullptr) {
+            if (t < head_dim) out[(long)r * ldo + (long)head * head_dim + t] = sum > 0 ? o / sum : 0.0f;
+        } else {
+            float *dst = partial + ((long)(i * heads + head) * parts + p) * (head_dim + 2);
+            if (t == 0) {
+                dst[0] = mx;
+                dst[1] = sum;
+            }
+            if (t < head_dim) dst[2 + t] = o;
+        }
+    }
+}
+
+// One kernel per group size (the per-head state lives in registers); GPUBackend.maximumDecodeGroup.
+#define HERD_GQA_DECODE_KERNEL(G)                                                                                          \
+    HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_decode##G(                                                  \
+        const float *q, const float *kc, const float *vc, const int *slots, const int *row_info, const int *rows, float *out, \
+        float *partial, int heads, int head_dim, float scale, int ldq, int ldo, int kv_width, int parts, int part_len) {     \
+        herd_gqa_decode<G>(q, kc, vc, slots, row_info, rows, out, partial, heads, head_dim, scale, ldq, ldo, kv_width, parts, \
+                           part_len);                                                                                      \
+    }
+HERD_GQA_DECODE_KERNEL(1)
+HERD_GQA_DECODE_KERNEL(2)
+HERD_GQA_DECODE_KERNEL(3)
+HERD_GQA_DECODE_KERNEL(4)
+HERD_GQA_DECODE_KERNEL(5)
+HERD_GQA_DECODE_KERNEL(6)
+HERD_GQA_DECODE_KERNEL(7)
+HERD_GQA_DECODE_KERNEL(8)
+
+// Prefill tiles on the tensor cores (NVIDIA sm_80+; HIP keeps herd_attention_gqa, and the backend looks
+// this kernel up on CUDA only): flash attention over the same tiles as herd_attention_gqa, one block per
+// KV head and tile of up to HERD_GQAT_VECS query vectors (rows x G heads, vector v = row v / G, head v % G),
+// 4 warps of 16 vectors, keys in steps of HERD_GQAT_KEYS gathered through the slot list into shared memory.
+// head_dim 128. Scores S = Q K^T and outputs P V are mma.sync m16n8k8 TF32 products; the online softmax
+// (maximum, exponentials, sums, rescaling) stays in f32 registers, one row pair per lane as in FlashAttention-2.
+//
+// Accuracy (3xTF32): an f32 value x is split as big = tf32(x) (11 significant bits, rounded to nearest),
+// small = tf32(x - big) (x - big is exact in f32); x - big - small is below 2^-22 |x|. A product x y is taken
+// as big_x big_y + big_x small_y + small_x big_y, each exact in the tensor core's f32 accumulation; what is
+// dropped (small_x small_y and the two remainders) is below 3 * 2^-22 |x y|, i.e. each product is within
+// about 1e-6 of f32 x f32 and the sums keep f32 accumulation: near f32 as a whole (f32's own 128-term dot
+// products round at a few 1e-7). P is in [0, 1] and splits the same way. Plain TF32 or BF16 operands
+// (one term: 2^-11 and 2^-8 per product) would not hold the CPU twins' tolerances.
+//
+// Fragments (PTX ISA, mma.m16n8k8 .tf32; g = lane / 4, c = lane % 4): A a0 (g, c), a1 (g + 8, c), a2 (g, c + 4),
+// a3 (g + 8, c + 4); B b0 (k c, n g), b1 (k c + 4, n g); C c0 (g, 2c), c1 (g, 2c + 1), c2 (g + 8, 2c), c3 (g + 8, 2c + 1).
+// P V takes P straight from S's C fragments: a lane holds keys 2c and 2c + 1 of each 8, so the k index of
+// the product is permuted (k c <-> key 2c, k c + 4 <-> key 2c + 1) in P and V alike, which leaves the sum over
+// keys unchanged.
+//
+// grid: (tiles, kv_heads); block: 128; tiles[2i] = first batch row, tiles[2i + 1] = rows (rows x G <= 64,
+// consecutive rows of one sequence); row_info as herd_attention_gqa; kv_width a multiple of 4.
+#if HERD_CUDA
+#define HERD_GQAT_VECS 64
+#define HERD_GQAT_KEYS 32
+#define HERD_GQAT_LD 132  // floats per shared K/V row: 128 + 4 puts a fragment's 32 reads in 32 banks
+
+__device__ __forceinline__ unsigned herd_gqat_tf32(float x) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+    return __float_as_uint(x);  // never launched before sm_80 (hasTensorCoreKernels)
+#else
+    unsigned r;
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+    return r;
+#endif
+}
+
+// x as big + small TF32 terms (see above).
+__device__ __forceinline__ void herd_gqat_split(float x, unsigned &big, unsigned &small) {
+    big = herd_gqat_tf32(x);
+    small = herd_gqat_tf32(x - __uint_as_float(big));
+}
+
+__device__ __forceinline__ void herd_gqat_mma(float *d, const unsigned *a, unsigned b0, unsigned b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+    (void)d; (void)a; (void)b0; (void)b1;
+#else
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
+}
+
+// d += a b in 3xTF32, the small cross terms first.
+__device__ __forceinline__ void herd_gqat_mma3(float *d, const unsigned *a_big, const unsigned *a_small, const unsigned *b_big,
+                                               const unsigned *b_small) {
+    herd_gqat_mma(d, a_small, b_big[0], b_big[1]);
+    herd_gqat_mma(d, a_big, b_small[0], b_small[1]);
+    herd_gqat_mma(d, a_big, b_big[0], b_big[1]);
+}
+
+HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma(const float *q, const float *kc, const float *vc, const int *slots,
+                                                              const int *row_info, const int *tiles, float *out, int heads,
+                                                              int kv_heads, float scale, int ldq, int ldo, int kv_width) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+    (void)q; (void)kc; (void)vc; (void)slots; (void)row_info; (void)tiles; (void)out; (void)heads; (void)kv_heads;
+    (void)scale; (void)ldq; (void)ldo; (void)kv_width;
+#else
+    __shared__ __align__(16) float s_k[HERD_GQAT_KEYS * HERD_GQAT_LD];
+    __shared__ __align__(16) float s_v[HERD_GQAT_KEYS * HERD_GQAT_LD];
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5, g = lane >> 2, c = lane & 3;
+    const int kvh = blockIdx.y, group = heads / kv_heads;
+    const int first = tiles[2 * blockIdx.x], rows = tiles[2 * blockIdx.x + 1], nqv = rows * group;
+    const int *list = slots + row_info[3 * first];
+    // The keys any row of the tile reads.
+    int lo = row_info[3 * first + 1], hi = row_info[3 * first + 2];
+    for (int r = 1; r < rows; r++) {
+        lo = min(lo, row_info[3 * (first + r) + 1]);
+        hi = max(hi, row_info[3 * (first + r) + 2]);
+    }
+    // This lane's two query vectors (C rows g and g + 8 of the warp's 16): their contexts [start, end); the
+    // tile's padding vectors have none. wlo, whi: the keys any vector of the warp reads.
+    int vstart[2], vend[2], wlo = 0x7fffffff, whi = 0;
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+        const int v = warp * 16 + g + 8 * e;
+        vstart[e] = 0;
+        vend[e] = 0;
+        if (v < nqv) {
+            const int *info = row_info + 3 * (first + v / group);
+            vstart[e] = info[1];
+            vend[e] = info[2];
+            wlo = min(wlo, vstart[e]);
+            whi = max(whi, vend[e]);
+        }
+    }
+    for (int off = 1; off < 32; off <<= 1) {
+        wlo = min(wlo, __shfl_xor_sync(0xffffffffu, wlo, off, 32));
+        whi = max(whi, __shfl_xor_sync(0xffffffffu, whi, off, 32));
+    }
+    // Q as A fragments, f32 (split at each use: the split terms would take twice the registers). k step ks:
+    // dimensions 8 ks .. 8 ks + 7.
+    float qa[16][4];
+#pragma unroll
+    for (int ks = 0; ks < 16; ks++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int v = warp * 16 + g + 8 * (e & 1), d = 8 * ks + c + 4 * (e >> 1);
+            qa[ks][e] = v < nqv ? q[(long)(first + v / group) * ldq + (long)(kvh * group + v % group) * 128 + d] : 0.0f;
+        }
+    // Output accumulators as C fragments: dimension tile dt holds dimensions 8 dt .. 8 dt + 7.
+    float o[16][4];
+#pragma unroll
+    for (int dt = 0; dt < 16; dt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) o[dt][e] = 0.0f;
+    float m[2] = {HERD_NEG_INF, HERD_NEG_INF}, l[2] = {0.0f, 0.0f};  // l: this lane's share of the row sum
+    for (int j0 = lo; j0 < hi; j0 += HERD_GQAT_KEYS) {
+        const int n = hi - j0 < HERD_GQAT_KEYS ? hi - j0 : HERD_GQAT_KEYS;
+        // K and V rows of keys j0 .. j0 + n into shared memory; zeros past n (finite, and masked below).
+#pragma unroll
+        for (int i = 0; i < HERD_GQAT_KEYS * 32 / 128; i++) {
+            const int e = t + 128 * i, j = e >> 5, d4 = e & 31;
+            float4 kv = make_float4(0.0f, 0.0f, 0.0f, 0.0f), vv = kv;
+            if (j < n) {
+                const long row = (long)list[j0 + j] * kv_width + (long)kvh * 128 + 4 * d4;
+                kv = *(const float4 *)(kc + row);
+                vv = *(const float4 *)(vc + row);
+            }
+            *(float4 *)(s_k + j * HERD_GQAT_LD + 4 * d4) = kv;
+            *(float4 *)(s_v + j * HERD_GQAT_LD + 4 * d4) = vv;
+        }
+        __syncthreads();
+        if (j0 < whi && j0 + n > wlo) {  // some key of the step is in some context of this warp (same in every lane)
+            // S = Q K^T: key tile nt holds keys j0 + 8 nt .. + 7; B = K^T, b0 = K[8 nt + g][8 ks + c], b1 = [.. + 4].
+            float s[4][4];
+#pragma unroll
+            for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) s[nt][e] = 0.0f;
+#pragma unroll
+            for (int ks = 0; ks < 16; ks++) {
+                unsigned ab[4], as[4];
+#pragma unroll
+                for (int e = 0; e < 4; e++) herd_gqat_split(qa[ks][e], ab[e], as[e]);
+#pragma unroll
+                for (int nt = 0; nt < 4; nt++) {
+                    const float *kr = s_k + (8 * nt + g) * HERD_GQAT_LD + 8 * ks + c;
+                    unsigned bb[2], bs[2];
+                    herd_gqat_split(kr[0], bb[0], bs[0]);
+                    herd_gqat_split(kr[4], bb[1], bs[1]);
+                    herd_gqat_mma3(s[nt], ab, as, bb, bs);
+                }
+            }
+            // Scale, mask to each vector's context, and the online softmax of rows g (e = 0, 1) and g + 8 (e = 2, 3).
+            float tmax[2] = {HERD_NEG_INF, HERD_NEG_INF};
+#pragma unroll
+            for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int row = e >> 1, j = j0 + 8 * nt + 2 * c + (e & 1);
+                    const float v = j >= vstart[row] && j < vend[row] ? s[nt][e] * scale : HERD_NEG_INF;
+                    s[nt][e] = v;
+                    tmax[row] = fmaxf(tmax[row], v);
+                }
+            float corr[2], base[2];
+#pragma unroll
+            for (int row = 0; row < 2; row++) {
+                // the 4 lanes of a row hold its 32 scores
+                tmax[row] = fmaxf(tmax[row], __shfl_xor_sync(0xffffffffu, tmax[row], 1, 32));
+                tmax[row] = fmaxf(tmax[row], __shfl_xor_sync(0xffffffffu, tmax[row], 2, 32));
+                const float mn = fmaxf(m[row], tmax[row]);
+                base[row] = mn == HERD_NEG_INF ? 0.0f : mn;  // no key yet: every p is 0, and so is the correction
+                corr[row] = expf(m[row] - base[row]);
+                m[row] = mn;
+            }
+            float psum[2] = {0.0f, 0.0f};
+#pragma unroll
+            for (int nt = 0; nt < 4; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const float p = expf(s[nt][e] - base[e >> 1]);
+                    s[nt][e] = p;
+                    psum[e >> 1] += p;
+                }
+#pragma unroll
+            for (int row = 0; row < 2; row++) l[row] = l[row] * corr[row] + psum[row];
+#pragma unroll
+            for (int dt = 0; dt < 16; dt++) {
+                o[dt][0] *= corr[0];
+                o[dt][1] *= corr[0];
+                o[dt][2] *= corr[1];
+                o[dt][3] *= corr[1];
+            }
+            // O += P V, k step ks = key tile ks: a = {P[g][2c], P[g + 8][2c], P[g][2c + 1], P[g + 8][2c + 1]} =
+            // {c0, c2, c1, c3} of S's tile ks; b0 = V[8 ks + 2c][8 dt + g], b1 = V[8 ks + 2c + 1][8 dt + g].
+#pragma unroll
+            for (int ks = 0; ks < 4; ks++) {
+                unsigned ab[4], as[4];
+                herd_gqat_split(s[ks][0], ab[0], as[0]);
+                herd_gqat_split(s[ks][2], ab[1], as[1]);
+                herd_gqat_split(s[ks][1], ab[2], as[2]);
+                herd_gqat_split(s[ks][3], ab[3], as[3]);
+#pragma unroll
+                for (int dt = 0; dt < 16; dt++) {
+                    const float *vr = s_v + (8 * ks + 2 * c) * HERD_GQAT_LD + 8 * dt + g;
+                    unsigned bb[2], bs[2];
+                    herd_gqat_split(vr[0], bb[0], bs[0]);
+                    herd_gqat_split(vr[HERD_GQAT_LD], bb[1], bs[1]);
+                    herd_gqat_mma3(o[dt], ab, as, bb, bs);
+                }
+            }
+        }
+        __syncthreads();  // the next step rewrites s_k, s_v
+    }
+#pragma unroll
+    for (int row = 0; row < 2; row++) {
+        l[row] += __shfl_xor_sync(0xffffffffu, l[row], 1, 32);
+        l[row] += __shfl_xor_sync(0xffffffffu, l[row], 2, 32);
+        const int v = warp * 16 + g + 8 * row;
+        if (v < nqv) {
+            float *dst = out + (long)(first + v / group) * ldo + (long)(kvh * group + v % group) * 128 + 2 * c;
+#pragma unroll
+            for (int dt = 0; dt < 16; dt++) {
+                dst[8 * dt] = l[row] > 0 ? o[dt][2 * row] / l[row] : 0.0f;
+                dst[8 * dt + 1] = l[row] > 0 ? o[dt][2 * row + 1] / l[row] : 0.0f;
+            }
+        }
+    }
+#endif
+}
+#endif  // HERD_CUDA
