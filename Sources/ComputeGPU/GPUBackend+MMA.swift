@@ -39,12 +39,63 @@ extension GPUBackend {
     /// herd_mma.cu (CUDA only: tensor-core instructions)
     static let mmaKernelNames = ["herd_mma_bf16", "herd_mma_fp8", "herd_moe_mma_bf16", "herd_moe_mma_fp8", "herd_mma_split",
                                  "herd_mma_bf16_splitk", "herd_mma_fp8_splitk", "herd_mma_reduce", "herd_fp8_widen",
-                                 "herd_scale_columns"]
+                                 "herd_scale_columns", "herd_skinny_bf16", "herd_skinny_fp8", "herd_moe_skinny_bf16",
+                                 "herd_moe_skinny_fp8"]
 
     /// Products of at most this many rows take the decode path (activations split once, k split over blocks).
     static let splitKRows = 256
     /// Blocks a decode-sized product aims for: enough to keep every SM of an H100/H200 (132) streaming.
     static let splitKTargetBlocks = 4 * 132
+    /// Dense row counts where herd_skinny_* beat the alternatives on an H100 (BENCHMARKS.md, v13): BF16 from
+    /// 5 rows (fewer: the GEMV) to 8 (more: cuBLASLt with stacked terms); FP8 from 2 rows to 16 (more: the
+    /// split-k tiles; past one pass of 16 rows the weight is re-read per pass).
+    static let defaultSkinnyDenseRows = (bf16: 5...8, fp8: 2...16)
+    /// Output rows per herd_skinny_* block (HERD_SKINNY_ROWS).
+    static let skinnyBlockRows = 32
+
+    /// Whether `dtype` weights with rows `k` long take herd_skinny_*: k a whole number of its 64-byte k blocks.
+    public func usesSkinny(_ dtype: DType, k: Int) -> Bool {
+        useSkinnyMMA && tensorCoreActivations.terms > 0 && hasTensorCoreKernels
+            && (dtype == .bf16 ? k % 32 == 0 : dtype == .f8_e4m3 ? k % 64 == 0 : false)
+    }
+
+    /// out = W x for a few rows (`skinnyDenseRows`) on the tensor cores; false when it does not qualify
+    /// (see `usesSkinny`).
+    func skinnyMatmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
+        let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
+        let range = weight.dtype == .f8_e4m3 ? skinnyDenseRows.fp8 : skinnyDenseRows.bf16
+        guard range.contains(rows), usesSkinny(weight.dtype, k: k) else { return false }
+        let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: 0)
+        splitTerms(x, rows: rows, k: k, into: w.split, fp8Order: weight.dtype == .f8_e4m3)
+        let grid = ((n + Self.skinnyBlockRows - 1) / Self.skinnyBlockRows, 1)
+        if weight.dtype == .f8_e4m3 {
+            launch("herd_skinny_fp8", grid: grid, block: 256,
+                   [.ptr(weight.data), .ptr(FP8Layout.scales(of: weight)), .ptr(w.split.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows),
+                    .i32(out.rowLength), .i32(driver.fp8Encoding.exponentBias), .i32(terms)])
+        } else {
+            launch("herd_skinny_bf16", grid: grid, block: 256,
+                   [.ptr(weight.data), .ptr(w.split.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows), .i32(out.rowLength), .i32(terms)])
+        }
+        return true
+    }
+
+    /// y[s] = W_e x[s] for every expert's slots, from activations already split into terms (`split`: all
+    /// `slots` rows, laid out by `splitTerms`, FP8 in its order), on the tensor cores (herd_moe_skinny_*).
+    /// With `upWeights` (the up matrices' address table), y[s] = silu(gate) * up of the two products.
+    func skinnyGrouped(dtype: DType, count: Int, weights: UnsafeMutableRawPointer, upWeights: UnsafeMutableRawPointer? = nil,
+                       scalesOffset: Int, n: Int, k: Int, split: Tensor, slots: Int, y: Tensor, offsets: Tensor) {
+        let rowsPerBlock = upWeights == nil ? Self.skinnyBlockRows : Self.skinnyBlockRows / 2
+        let grid = ((n + rowsPerBlock - 1) / rowsPerBlock, count), terms = tensorCoreActivations.terms
+        if dtype == .f8_e4m3 {
+            launch("herd_moe_skinny_fp8", grid: grid, block: 256,
+                   [.ptr(weights), .ptr(upWeights), .u64(UInt64(scalesOffset)), .ptr(offsets.data), .ptr(split.data), .i32(slots), .ptr(y.data),
+                    .i32(n), .i32(k), .i32(y.rowLength), .i32(driver.fp8Encoding.exponentBias), .i32(terms)])
+        } else {
+            launch("herd_moe_skinny_bf16", grid: grid, block: 256,
+                   [.ptr(weights), .ptr(upWeights), .ptr(offsets.data), .ptr(split.data), .i32(slots), .ptr(y.data), .i32(n), .i32(k),
+                    .i32(y.rowLength), .i32(terms)])
+        }
+    }
 
     /// NVIDIA sm_80 and later run mma.sync with BF16 operands.
     public var hasTensorCoreKernels: Bool {
@@ -102,7 +153,7 @@ extension GPUBackend {
                     .i32(out.rowLength), .i32(terms), .i32(splits)])
         }
         if splits > 1 {
-            launch("herd_mma_reduce", grid: (rows, 1), block: 256,
+            launch("herd_mma_reduce", grid: (rows, columnBlocks(rows: rows, n: n)), block: 256,
                    [.ptr(w.partial.data), .ptr(scales), .ptr(out.data), .i32(n), .i32(rows), .i32(out.rowLength), .i32(splits)])
         }
     }
@@ -151,17 +202,19 @@ extension GPUBackend {
         if let profile { profiled("(cuBLASLt bf16 decode)", profile, run) } else { run() }
         guard queued else { return false }
         if terms > 1 {
-            launch("herd_mma_reduce", grid: (rows, 1), block: 256,
+            launch("herd_mma_reduce", grid: (rows, columnBlocks(rows: rows, n: n)), block: 256,
                    [.ptr(w.partial.data), .ptr(nil), .ptr(out.data), .i32(n), .i32(rows), .i32(out.rowLength), .i32(terms)])
         }
         return true
     }
 
     /// The first `rows` rows of `x` (`k` wide) as this precision's BF16 terms in `buffer`, laid out
-    /// [term][row][k] (herd_mma_split): the A operand of every split product.
-    func splitTerms(_ x: Tensor, rows: Int, k: Int, into buffer: Tensor) {
-        launch("herd_mma_split", grid: (rows, 1), block: 256,
-               [.ptr(x.data), .ptr(buffer.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(tensorCoreActivations.terms)])
+    /// [term][row][k] (herd_mma_split): the A operand of every split product. `fp8Order`: pairs in the order
+    /// herd_skinny_fp8 widens its weights in.
+    func splitTerms(_ x: Tensor, rows: Int, k: Int, into buffer: Tensor, fp8Order: Bool = false) {
+        launch("herd_mma_split", grid: (rows, columnBlocks(rows: rows, n: k / 2)), block: 256,
+               [.ptr(x.data), .ptr(buffer.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(tensorCoreActivations.terms),
+                .i32(fp8Order ? 1 : 0)])
     }
 
     /// An FP8 weight's values as BF16 in `buffer` (exact; the row scales are not applied).

@@ -63,20 +63,23 @@ extension GPUBackend {
         launch("herd_moe_route", grid: (1, 1), block: 256,
                [.ptr(routerLogits.data), .i32(rows), .i32(e.count), .i32(topK), .i32(routerLogits.rowLength), .ptr(choices.data),
                 .ptr(w.slotRows.data), .ptr(w.slotWeights.data), .ptr(w.slotOf.data), .ptr(w.offsets.data), .ptr(w.choiceIDs.data)])
-        launch("herd_moe_gather", grid: (slots, 1), block: 256,
+        launch("herd_moe_gather", grid: (slots, columnBlocks(rows: slots, n: e.hidden)), block: 256,
                [.ptr(x.data), .ptr(w.slotRows.data), .ptr(w.slotWeights.data), .ptr(w.xg.data), .i32(e.hidden), .i32(x.rowLength), .i32(e.hidden)])
         let table = e.table.data
         let stride = e.count * 8
         if rows > Self.splitKRows, usesTensorCores(e.dtype, k: e.hidden, ldx: e.hidden), usesTensorCores(e.dtype, k: e.width, ldx: e.width),
            useVendorBLAS, let blas {
             vendorExperts(e, blas: blas, workspace: w, slots: slots, rows: rows)
+        } else if rows <= 64, slots >= 2 * e.count, usesSkinny(e.dtype, k: e.hidden), usesSkinny(e.dtype, k: e.width) {
+            // Decode steps with a couple of slots per expert or more (a single slot streams faster on the GEMV).
+            skinnyExperts(e, workspace: w, slots: slots)
         } else {
             grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, offsets: w.offsets, rows: rows)
             grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, offsets: w.offsets, rows: rows)
             swiglu(gate: w.g, up: w.u, rows: slots, into: w.g)
             grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets, rows: rows)
         }
-        launch("herd_moe_combine", grid: (rows, 1), block: 256,
+        launch("herd_moe_combine", grid: (rows, columnBlocks(rows: rows, n: e.hidden)), block: 256,
                [.ptr(w.o.data), .ptr(w.slotOf.data), .i32(topK), .ptr(out.data), .i32(e.hidden), .i32(e.hidden), .i32(out.rowLength)])
     }
 
@@ -128,6 +131,23 @@ extension GPUBackend {
         if !products(down, x: w.g, k: e.width, y: w.o, n: e.hidden) {
             grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets, rows: rows)
         }
+    }
+
+    /// Decode-sized expert products on the tensor cores (herd_moe_skinny_*): the gathered rows split into
+    /// BF16 terms once, gate and up in one launch that writes their SwiGLU, that split once for down.
+    private func skinnyExperts(_ e: GPUExperts, workspace w: MoEWorkspace, slots: Int) {
+        let terms = tensorCoreActivations.terms, fp8 = e.dtype == .f8_e4m3
+        let split = mmaWorkspace(splitBytes: terms * slots * max(e.hidden, e.width) * 2, partialBytes: 0).split
+        let table = e.table.data, stride = e.count * 8
+        func products(_ weights: UnsafeMutableRawPointer, up: UnsafeMutableRawPointer?, n: Int, k: Int, y: Tensor) {
+            skinnyGrouped(dtype: e.dtype, count: e.count, weights: weights, upWeights: up,
+                          scalesOffset: fp8 ? FP8Layout(rows: n, columns: k).scalesOffset : 0, n: n, k: k, split: split, slots: slots, y: y,
+                          offsets: w.offsets)
+        }
+        splitTerms(w.xg, rows: slots, k: e.hidden, into: split, fp8Order: fp8)
+        products(table, up: table + stride, n: e.width, k: e.hidden, y: w.g)
+        splitTerms(w.g, rows: slots, k: e.width, into: split, fp8Order: fp8)
+        products(table + 2 * stride, up: nil, n: e.hidden, k: e.width, y: w.o)
     }
 
     func moeWorkspace(slots: Int, hidden: Int, width: Int, experts: Int) -> MoEWorkspace {

@@ -97,10 +97,19 @@ extension GPUBackend {
                 .i32(residual.rowLength), .i32(x.rowLength), .i32(out.rowLength)])
     }
 
+    /// gridDim.y of the row-wise elementwise kernels over `rows` x `n` (256 threads per block): a few rows
+    /// still spread over enough blocks to fill the GPU (one block per row would leave a one-row step on one
+    /// multiprocessor).
+    func columnBlocks(rows: Int, n: Int) -> Int {
+        max(1, min((n + 255) / 256, (Self.splitKTargetBlocks + rows - 1) / max(rows, 1)))
+    }
+
     public func matmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) {
         let n = weight.rowCount, k = weight.rowLength
         let bias = driver.fp8Encoding.exponentBias
-        // Decode-shaped products stream each weight row once with 16-byte loads (herd_gemv_*).
+        // Decode-shaped products stream each weight row once: on the tensor cores (herd_skinny_*) where they
+        // run, else with 16-byte loads on the CUDA cores (herd_gemv_*).
+        if skinnyMatmul(x, weight: weight, rows: rows, into: out) { return }
         let vector = weight.dtype == .f8_e4m3 ? 16 : 8
         if rows <= 8 && [.f16, .bf16, .f8_e4m3].contains(weight.dtype) && k % vector == 0 && x.rowLength % 4 == 0 {
             let outputsPerBlock = 256 / driver.warpSize * 4  // HERD_GEMV_OUTS rows per warp
@@ -146,12 +155,12 @@ extension GPUBackend {
     }
 
     public func swiglu(gate: Tensor, up: Tensor, rows: Int, into out: Tensor) {
-        launch("herd_swiglu", grid: (rows, 1), block: 256,
+        launch("herd_swiglu", grid: (rows, columnBlocks(rows: rows, n: gate.rowLength)), block: 256,
                [.ptr(gate.data), .ptr(up.data), .ptr(out.data), .i32(gate.rowLength), .i32(gate.rowLength), .i32(up.rowLength), .i32(out.rowLength)])
     }
 
     public func add(_ y: Tensor, _ x: Tensor, rows: Int) {
-        launch("herd_add", grid: (rows, 1), block: 256, [.ptr(y.data), .ptr(x.data), .i32(y.rowLength), .i32(y.rowLength), .i32(x.rowLength)])
+        launch("herd_add", grid: (rows, columnBlocks(rows: rows, n: y.rowLength)), block: 256, [.ptr(y.data), .ptr(x.data), .i32(y.rowLength), .i32(y.rowLength), .i32(x.rowLength)])
     }
 
     public func gatherRows(_ x: Tensor, indices: [Int], into out: Tensor) {

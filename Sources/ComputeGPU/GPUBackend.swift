@@ -56,6 +56,17 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     var blas: CUBLASLt?
     /// false runs Herd's own kernels where cuBLASLt would (checks compare both).
     public var useVendorBLAS = true
+    /// Decode-sized BF16/FP8 products (dense `skinnyDenseRows`, expert groups of decode steps) on the
+    /// tensor cores through herd_skinny_* (GPUBackend+MMA.swift); HERD_SKINNY=0 keeps the CUDA-core GEMV
+    /// and the split-k path instead (for comparisons).
+    public var useSkinnyMMA = ProcessInfo.processInfo.environment["HERD_SKINNY"] != "0"
+    /// Row counts of dense products that take herd_skinny_*, by weight type (GPUBackend+MMA.swift says why
+    /// these); HERD_SKINNY_DENSE=LO-HI sets one range for both (for comparisons).
+    public var skinnyDenseRows: (bf16: ClosedRange<Int>, fp8: ClosedRange<Int>) = {
+        let parts = (ProcessInfo.processInfo.environment["HERD_SKINNY_DENSE"] ?? "").split(separator: "-").compactMap { Int($0) }
+        if parts.count == 2 && parts[0] <= parts[1] { return (parts[0]...parts[1], parts[0]...parts[1]) }
+        return GPUBackend.defaultSkinnyDenseRows
+    }()
     public var hasVendorBLAS: Bool { blas != nil }
     public private(set) var blasUnavailable: String?
     /// When set, every launch is timed on its own (GPUBackend+Profile.swift); nil in normal runs.

@@ -240,8 +240,9 @@ struct GPUCheck: ParsableCommand {
                    + String(format: ", sums max relative diff %.3g", worst) + "; 64 rows: summaries \(ms(summarize)), read \(ms(read))")
         }
 
-        for rowCount in [1, 7, 13] {
-            // FP8 E4M3 with per-row scales against an exact host product (the CPU twin stores BF16).
+        for (rowCount, skinny) in [1, 7, 13].flatMap({ r in [true, false].map { (r, $0) } }) {
+            // FP8 E4M3 with per-row scales against an exact host product (the CPU twin stores BF16); few rows
+            // through the tensor-core skinny kernel where it runs and through the CUDA-core GEMV.
             let n = 72
             var bytes = (0..<(n * width)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             for i in bytes.indices where bytes[i] & 0x7f == 0x7f { bytes[i] = 0x38 }  // no NaN inputs
@@ -262,15 +263,20 @@ struct GPUCheck: ParsableCommand {
                 }
             }
             let xt = load(gpu, xs, [rowCount, width]), yt = gpu.zeros([rowCount, n])
+            gpu.useSkinnyMMA = skinny
+            let path = skinny && gpu.usesSkinny(.f8_e4m3, k: width) && gpu.skinnyDenseRows.fp8.contains(rowCount) ? ", tensor-core skinny" : ""
             gpu.matmul(xt, weight: wt, rows: rowCount, into: yt)
-            compare("matmul fp8 \(fp8Bias == .e4m3fn ? "e4m3fn" : "e4m3fnuz") (\(rowCount) rows)", gpu.read(yt, rows: rowCount), reference, tolerance: 1e-5)
+            gpu.useSkinnyMMA = true
+            compare("matmul fp8 \(fp8Bias == .e4m3fn ? "e4m3fn" : "e4m3fnuz") (\(rowCount) rows\(path))", gpu.read(yt, rows: rowCount), reference,
+                    tolerance: 1e-5)
         }
         if gpu.hasTensorCoreKernels {
             // Tensor-core products (herd_mma.cu) of every activation precision against an exact host product of
             // the activations as the kernel splits them; outputs not a multiple of 64; 100 rows (the decode path:
             // activations split once, k split over blocks) and 300 (the prefill path: split on the way).
             // Both paths where cuBLASLt is present: cuBLASLt (the default) and Herd's own kernels.
-            for (m, vendor) in [100, 300].flatMap({ m in (gpu.hasVendorBLAS ? [true, false] : [false]).map { (m, $0) } }) {
+            // 5 and 16 rows: the skinny decode kernels (herd_skinny_*).
+            for (m, vendor) in [(5, false), (16, false)] + [100, 300].flatMap({ m in (gpu.hasVendorBLAS ? [true, false] : [false]).map { (m, $0) } }) {
                 let n = 200, k = 320
                 let xs = randoms(m * k, 4)
                 let w16 = randoms(n * k, 0.1).map { UInt16($0.bitPattern >> 16) }
@@ -301,14 +307,19 @@ struct GPUCheck: ParsableCommand {
                         }
                         gpu.tensorCoreActivations = precision
                         gpu.useVendorBLAS = vendor
+                        let ranges = gpu.skinnyDenseRows
+                        if m <= 16 { gpu.skinnyDenseRows = (1...16, 1...16) }  // the skinny kernels whatever the defaults
                         gpu.matmul(xt, weight: wt, rows: m, into: yt)
+                        gpu.skinnyDenseRows = ranges
                         gpu.useVendorBLAS = true
-                        compare("tensor-core matmul \(name), \(precision.rawValue) activations (\(m) rows\(vendor ? "" : ", Herd's kernels"))",
+                        let path = m <= 16 ? ", skinny" : vendor ? "" : ", Herd's kernels"
+                        compare("tensor-core matmul \(name), \(precision.rawValue) activations (\(m) rows\(path))",
                                 gpu.read(yt, rows: m), reference, tolerance: 1e-5)
                     }
                 }
             }
             gpu.tensorCoreActivations = .f32
+            try Self.checkSkinnyExperts(gpu: gpu, cpu: cpu, rng: &rng, load: { load(gpu, $0, $1) }, compare: compare)
         } else {
             print("skip tensor-core matmul: \(gpu.driver.vendor) \(gpu.driver.architecture) has no tensor-core kernels in Herd yet")
         }
@@ -525,6 +536,58 @@ struct GPUCheck: ParsableCommand {
 
 extension GPUCheck {
     /// The last row's logits after one prefill of `count` tokens: `prompt` repeated.
+    /// Decode-sized routed experts (herd_moe_skinny_*, the default where tensor cores run) against the same
+    /// experts through the CUDA-core grouped GEMV: BF16 and FP8 experts, 40 rows routed top-2 over 8
+    /// experts (some experts past one pass of 16 slots), one expert left without rows.
+    static func checkSkinnyExperts(gpu: GPUBackend, cpu: CPUBackend, rng: inout SystemRandomNumberGenerator,
+                                   load: ([Float], [Int]) -> Tensor, compare: (String, [Float], [Float], Float) -> Void) throws {
+        let experts = 8, hidden = 256, width = 320, rows = 40, topK = 2
+        func randoms(_ n: Int, _ scale: Float, _ rng: inout some RandomNumberGenerator) -> [Float] {
+            (0..<n).map { _ in Float.random(in: -scale...scale, using: &rng) }
+        }
+        func matrix(_ dtype: DType, rows n: Int, columns k: Int, _ rng: inout some RandomNumberGenerator) throws -> Tensor {
+            if dtype == .bf16 {
+                let w = randoms(n * k, 0.1, &rng).map { UInt16($0.bitPattern >> 16) }
+                return try w.withUnsafeBytes { try gpu.weight(HostTensor(name: "w", dtype: .bf16, shape: [n, k], bytes: $0, owner: cpu)) }
+            }
+            var bytes = (0..<(n * k)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            for i in bytes.indices where bytes[i] & 0x7f == 0x7f { bytes[i] = 0x38 }
+            let scales = (0..<n).map { _ in Float.random(in: 0.001...0.01, using: &rng) }
+            return try bytes.withUnsafeBytes { b in
+                try scales.withUnsafeBytes { s in
+                    try gpu.weight(HostTensor(name: "w", dtype: .f8_e4m3, shape: [n, k], bytes: b, owner: cpu),
+                                   rowScales: HostTensor(name: "w_scale", dtype: .f32, shape: [n, 1], bytes: s, owner: cpu))
+                }
+            }
+        }
+        for dtype in [DType.bf16, .f8_e4m3] {
+            let gate = try (0..<experts).map { _ in try matrix(dtype, rows: width, columns: hidden, &rng) }
+            let up = try (0..<experts).map { _ in try matrix(dtype, rows: width, columns: hidden, &rng) }
+            let down = try (0..<experts).map { _ in try matrix(dtype, rows: hidden, columns: width, &rng) }
+            guard let prepared = gpu.prepareExperts(gate: gate, up: up, down: down) else {
+                compare("routed experts \(dtype) (prepared)", [1], [0], 0)
+                continue
+            }
+            // Expert 5 never wins; experts 0 and 1 win most rows.
+            var logits = randoms(rows * experts, 1, &rng)
+            for r in 0..<rows {
+                logits[r * experts + 5] = -50
+                if r % 3 != 2 { logits[r * experts + r % 2] = 10 }
+            }
+            let x = load(randoms(rows * hidden, 1, &rng), [rows, hidden]), router = load(logits, [rows, experts])
+            var outs: [[Float]] = []
+            for skinny in [true, false] {
+                gpu.useSkinnyMMA = skinny
+                let out = gpu.zeros([rows, hidden]), choices = gpu.zeros([rows, topK])
+                gpu.routedExperts(x, routerLogits: router, experts: prepared, topK: topK, rows: rows, choices: choices, into: out)
+                outs.append(gpu.read(out, rows: rows))
+            }
+            gpu.useSkinnyMMA = true
+            let name = dtype == .bf16 ? "bf16" : "fp8"
+            compare("routed experts \(name), \(rows) rows top-\(topK): skinny tensor-core vs grouped GEMV", outs[0], outs[1], 1e-5)
+        }
+    }
+
     static func lastLogits(_ m: any LanguageModel, prompt: [Int32], count: Int) -> [Float] {
         let tokens = (0..<count).map { prompt[$0 % prompt.count] }
         return m.forward(tokens: tokens, batch: .contiguous(start: 0, count: count), cache: m.makeKVCache(slots: count), logitRows: [count - 1])

@@ -58,15 +58,19 @@ HERD_KERNEL void herd_add_rms_norm(float *residual, const float *x, const float 
     const int t = threadIdx.x, nt = blockDim.x;
     float held[HERD_NORM_HELD];
     float ss = 0;
+    // Every load before any store: the stores could alias the inputs as far as the compiler knows, and
+    // loads interleaved with them would be waited for one by one (a one-row step is a single block).
 #pragma unroll
     for (int c = 0; c < HERD_NORM_HELD; c++) {
         const int i = t + c * nt;
-        held[c] = 0;
+        held[c] = i < n ? row[i] + xr[i] : 0.0f;
+    }
+#pragma unroll
+    for (int c = 0; c < HERD_NORM_HELD; c++) {
+        const int i = t + c * nt;
         if (i < n) {
-            const float v = row[i] + xr[i];
-            row[i] = v;
-            held[c] = v;
-            ss += v * v;
+            row[i] = held[c];
+            ss += held[c] * held[c];
         }
     }
     for (int i = t + HERD_NORM_HELD * nt; i < n; i += nt) {
@@ -79,7 +83,12 @@ HERD_KERNEL void herd_add_rms_norm(float *residual, const float *x, const float 
 #pragma unroll
     for (int c = 0; c < HERD_NORM_HELD; c++) {
         const int i = t + c * nt;
-        if (i < n) o[i] = held[c] * scale * (w ? w[i] : 1.0f);
+        if (i < n) held[c] = held[c] * scale * (w ? w[i] : 1.0f);
+    }
+#pragma unroll
+    for (int c = 0; c < HERD_NORM_HELD; c++) {
+        const int i = t + c * nt;
+        if (i < n) o[i] = held[c];
     }
     for (int i = t + HERD_NORM_HELD * nt; i < n; i += nt) o[i] = row[i] * scale * (w ? w[i] : 1.0f);
 }
@@ -112,17 +121,17 @@ HERD_KERNEL void herd_store_kv(const float *k, const float *v, float *kc, float 
     }
 }
 
-// out = silu(gate) * up, elementwise over rows. grid: rows.
+// out = silu(gate) * up, elementwise over rows. grid: (rows, column blocks).
 HERD_KERNEL void herd_swiglu(const float *gate, const float *up, float *out, int n, int ldg, int ldu, int ldo) {
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y) {
         const float g = gate[(long)blockIdx.x * ldg + i];
         out[(long)blockIdx.x * ldo + i] = g / (1.0f + expf(-g)) * up[(long)blockIdx.x * ldu + i];
     }
 }
 
-// y += x over rows of n. grid: rows.
+// y += x over rows of n. grid: (rows, column blocks).
 HERD_KERNEL void herd_add(float *y, const float *x, int n, int ldy, int ldx) {
-    for (int i = threadIdx.x; i < n; i += blockDim.x) y[(long)blockIdx.x * ldy + i] += x[(long)blockIdx.x * ldx + i];
+    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y) y[(long)blockIdx.x * ldy + i] += x[(long)blockIdx.x * ldx + i];
 }
 
 // out[i] = x[indices[i]]. grid: count.
@@ -439,11 +448,11 @@ HERD_KERNEL void herd_moe_route(const float *logits, int rows, int experts, int 
     }
 }
 
-// xg[s] = x[slot_rows[s]] * slot_weights[s] (the routing weight goes on the expert's input). grid: slots.
+// xg[s] = x[slot_rows[s]] * slot_weights[s] (the routing weight goes on the expert's input). grid: (slots, column blocks).
 HERD_KERNEL void herd_moe_gather(const float *x, const int *slot_rows, const float *slot_weights, float *xg, int n, int ldx, int ldg) {
     const float *src = x + (long)slot_rows[blockIdx.x] * ldx;
     const float f = slot_weights[blockIdx.x];
-    for (int i = threadIdx.x; i < n; i += blockDim.x) xg[(long)blockIdx.x * ldg + i] = src[i] * f;
+    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y) xg[(long)blockIdx.x * ldg + i] = src[i] * f;
 }
 
 // y[s] = W_e x[s] for every slot s of expert e = blockIdx.y, with W_e = weights[e] (a device address table).
@@ -476,9 +485,9 @@ HERD_KERNEL void herd_moe_gemm_fp8(const unsigned long long *weights, long long 
     herd_moe_gemm(weights, (long)k, elem, (long)scales_offset, offsets, x, y, n, k, ldx, ldy);
 }
 
-// out[r] += sum over j of expert output of (r, j), j in choice order. grid: rows.
+// out[r] += sum over j of expert output of (r, j), j in choice order. grid: (rows, column blocks).
 HERD_KERNEL void herd_moe_combine(const float *o, const int *slot_of, int k, float *out, int n, int ldo, int ldout) {
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y) {
         float acc = out[(long)blockIdx.x * ldout + i];
         for (int j = 0; j < k; j++) acc += o[(long)slot_of[blockIdx.x * k + j] * ldo + i];
         out[(long)blockIdx.x * ldout + i] = acc;

@@ -214,12 +214,16 @@ HERD_KERNEL void __launch_bounds__(128) herd_mma_fp8(const unsigned char *w, con
 // split into BF16 terms once (herd_mma_split: [terms][m][k]) and split k over `splits` blocks per tile
 // (grid.y = row tiles x splits); each block writes its k range's unscaled sums to partial[split][m][n],
 // and herd_mma_reduce adds them in split order (deterministic) and applies the row scales.
-HERD_KERNEL void herd_mma_split(const float *x, unsigned *xa, int m, int k, int ldx, int terms) {
+// grid: (m, column blocks): a row's pairs are spread over gridDim.y blocks so few rows still fill the GPU.
+// fp8_order: each group of 4 elements as pairs (0, 2), (1, 3), the order herd_skinny_fp8 widens FP8 in
+// (k a multiple of 4).
+HERD_KERNEL void herd_mma_split(const float *x, unsigned *xa, int m, int k, int ldx, int terms, int fp8_order) {
     const int r = blockIdx.x;
     const long term_stride = (long)m * k / 2;
-    for (int i = threadIdx.x; i < k / 2; i += blockDim.x) {
+    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < k / 2; i += blockDim.x * gridDim.y) {
         unsigned parts[3];
-        herd_split_pair(x[(long)r * ldx + 2 * i], x[(long)r * ldx + 2 * i + 1], terms, parts);
+        const int e = fp8_order ? 4 * (i >> 1) + (i & 1) : 2 * i, step = fp8_order ? 2 : 1;
+        herd_split_pair(x[(long)r * ldx + e], x[(long)r * ldx + e + step], terms, parts);
         for (int p = 0; p < terms; p++) xa[p * term_stride + (long)r * (k / 2) + i] = parts[p];
     }
 }
@@ -245,14 +249,224 @@ HERD_KERNEL void __launch_bounds__(128) herd_mma_fp8_splitk(const unsigned char 
                                                            float *partial, int n, int k, int m, int ldy, int bias, int terms, int splits) {
     herd_mma_splitk<true>(w, scales, bias, xa, y, partial, n, k, m, ldy, terms, splits);
 }
-// y[r, i] = (scale[i] *) sum over splits of partial[s][r][i]. grid: m rows.
+// y[r, i] = (scale[i] *) sum over splits of partial[s][r][i]. grid: (m rows, column blocks).
 HERD_KERNEL void herd_mma_reduce(const float *partial, const float *scales, float *y, int n, int m, int ldy, int splits) {
     const int r = blockIdx.x;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y) {
         float acc = 0.0f;
         for (int s = 0; s < splits; s++) acc += partial[((long)s * m + r) * n + i];
         y[(long)r * ldy + i] = scales ? acc * scales[i] : acc;
     }
+}
+
+// Decode-sized products on the tensor cores ("skinny" mma): a few activation rows against a weight that
+// must stream once at memory speed. Each block owns 32 weight rows (two m16 A tiles per warp) and up to 16
+// activation rows (two n8 B tiles); its 8 warps take interleaved 16-byte k chunks and their sums are added
+// in warp order at the end (deterministic). No shared-memory staging: inside one m16n8k16 step the order of
+// k does not matter as long as A and B agree, so a thread's 16 contiguous bytes of a weight row feed its
+// own A fragment slots directly, and it reads the activations at the same k. Against the 4-rows-per-warp
+// CUDA-core GEMV this takes the FMAs (and FP8's software decode pressure on registers) off the ALUs and
+// reads each activation chunk once per 32 weight rows.
+//
+// Thread (g = lane / 4, q = lane % 4) of a warp, k block of KB elements (BF16: 32, FP8: 64; 64 bytes either
+// way) starting at kb: it loads elements kb + E q ... + E - 1 (E = 8 or 16: 16 bytes) of weight rows g and
+// g + 8 of each A tile, and the same elements of activation row g of each B tile (BF16 terms, split once by
+// herd_mma_split). Step s of the block's E / 4 mma steps covers elements kb + E q + 4 s + {0, 1, 2, 3}: BF16
+// puts {0, 1} in fragment k slots {2q, 2q + 1} and {2, 3} in {2q + 8, 2q + 9}; FP8 puts {0, 2} and {1, 3}
+// there (cheaper to widen, below), with the activations split in that order (herd_mma_split's fp8_order).
+//
+// Gate and up together (w_up set): the two A tiles are the same 16 rows of the gate and the up matrix, so
+// both read each activation chunk once, and the block writes silu(gate) * up (herd_swiglu's arithmetic).
+#define HERD_SKINNY_WARPS 8
+#define HERD_SKINNY_MT 2
+#define HERD_SKINNY_NT 2
+#define HERD_SKINNY_ROWS (16 * HERD_SKINNY_MT)
+
+// FP8 E4M3 to BF16, exactly, two at a time: each byte's exponent and mantissa go to the top of a BF16's,
+// which gives value * 2^(bias - 127) (subnormals land on BF16 subnormals), and one BF16 multiply by
+// 2^(127 - bias) (unbias2, both halves) restores the value. Of the 4 bytes of w, the even ones (0, 2) and
+// the odd ones (1, 3) each become one pair without moving bytes first.
+__device__ __forceinline__ unsigned herd_bf16x2_scale(unsigned raw, unsigned unbias2) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+    return raw;  // never launched before sm_80 (hasTensorCoreKernels)
+#else
+    unsigned out;
+    asm("fma.rn.bf16x2 %0, %1, %2, %3;\n" : "=r"(out) : "r"(raw), "r"(unbias2), "r"(0x80008000u));
+    return out;
+#endif
+}
+__device__ __forceinline__ unsigned herd_fp8_even_to_bf16x2(unsigned w, unsigned unbias2) {
+    return herd_bf16x2_scale(((w << 8) & 0x80008000u) | ((w << 4) & 0x07f007f0u), unbias2);
+}
+__device__ __forceinline__ unsigned herd_fp8_odd_to_bf16x2(unsigned w, unsigned unbias2) {
+    return herd_bf16x2_scale((w & 0x80008000u) | ((w >> 4) & 0x07f007f0u), unbias2);
+}
+
+// y[j, n] = (scale[n] *) sum_k W[n, k] x_j[k] for the block's rows from n0 and the activation rows [0, m)
+// of xa (term t of row j at xa + t * term_stride + j * k), 16 rows per pass; with w_up, y[j, n] =
+// silu(gate) * up of the two products.
+template <bool FP8>
+__device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const float *scales, const unsigned char *w_up,
+                                                 const float *scales_up, unsigned unbias2, const unsigned short *xa, long term_stride,
+                                                 float *y, int n_total, int k, int m, int ldy, int n0, int terms) {
+    __shared__ float red[HERD_SKINNY_WARPS][HERD_SKINNY_MT * HERD_SKINNY_NT * 4][32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, q = lane & 3;
+    constexpr int E = FP8 ? 16 : 8, STEPS = E / 4;
+    const long row_bytes = FP8 ? (long)k : (long)k * 2;
+    const int blocks = k / (4 * E);
+    // This thread's weight rows: A tile i, half h (rows g and g + 8); rows past the end read row 0 (discarded).
+    const unsigned char *rows[HERD_SKINNY_MT][2];
+#pragma unroll
+    for (int i = 0; i < HERD_SKINNY_MT; i++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int n = n0 + (w_up ? 0 : 16 * i) + 8 * h + g;
+            rows[i][h] = (w_up && i == 1 ? w_up : w) + (n < n_total ? (long)n * row_bytes : 0) + q * 16;
+        }
+    for (int j0 = 0; j0 < m; j0 += 8 * HERD_SKINNY_NT) {
+        const int tiles = m - j0 > 8 ? HERD_SKINNY_NT : 1;
+        float acc[HERD_SKINNY_MT][HERD_SKINNY_NT][4];
+#pragma unroll
+        for (int i = 0; i < HERD_SKINNY_MT; i++)
+#pragma unroll
+            for (int j = 0; j < HERD_SKINNY_NT; j++)
+#pragma unroll
+                for (int c = 0; c < 4; c++) acc[i][j][c] = 0.0f;
+        // Activation row of B tile j for this thread (g), or none.
+        const unsigned short *xrow[HERD_SKINNY_NT];
+#pragma unroll
+        for (int j = 0; j < HERD_SKINNY_NT; j++) xrow[j] = j0 + 8 * j + g < m ? xa + (long)(j0 + 8 * j + g) * k + E * q : (const unsigned short *)0;
+        uint4 next[HERD_SKINNY_MT][2];
+        auto load = [&](int b, uint4 (&out)[HERD_SKINNY_MT][2]) {
+#pragma unroll
+            for (int i = 0; i < HERD_SKINNY_MT; i++)
+#pragma unroll
+                for (int h = 0; h < 2; h++)
+                    out[i][h] = b < blocks ? *(const uint4 *)(rows[i][h] + (long)b * 64) : make_uint4(0u, 0u, 0u, 0u);  // a k block is 64 bytes
+        };
+        load(warp, next);
+        for (int b = warp; b < blocks; b += HERD_SKINNY_WARPS) {
+            uint4 cur[HERD_SKINNY_MT][2];
+#pragma unroll
+            for (int i = 0; i < HERD_SKINNY_MT; i++)
+#pragma unroll
+                for (int h = 0; h < 2; h++) cur[i][h] = next[i][h];
+            load(b + HERD_SKINNY_WARPS, next);
+            // A fragments per tile and step: {row g slots 2q, row g+8 slots 2q, row g slots 2q+8, row g+8 slots 2q+8}.
+            unsigned a[HERD_SKINNY_MT][STEPS][4];
+#pragma unroll
+            for (int i = 0; i < HERD_SKINNY_MT; i++) {
+                const unsigned lo[4] = {cur[i][0].x, cur[i][0].y, cur[i][0].z, cur[i][0].w};
+                const unsigned hi[4] = {cur[i][1].x, cur[i][1].y, cur[i][1].z, cur[i][1].w};
+#pragma unroll
+                for (int s = 0; s < STEPS; s++) {
+                    if (FP8) {
+                        // word s holds elements 4s..4s+3: bytes 0, 2 -> slots 2q, 2q+1; bytes 1, 3 -> slots 2q+8, 2q+9.
+                        a[i][s][0] = herd_fp8_even_to_bf16x2(lo[s], unbias2);
+                        a[i][s][1] = herd_fp8_even_to_bf16x2(hi[s], unbias2);
+                        a[i][s][2] = herd_fp8_odd_to_bf16x2(lo[s], unbias2);
+                        a[i][s][3] = herd_fp8_odd_to_bf16x2(hi[s], unbias2);
+                    } else {
+                        // words 2s, 2s+1 hold elements 4s..4s+3.
+                        a[i][s][0] = lo[2 * s];
+                        a[i][s][1] = hi[2 * s];
+                        a[i][s][2] = lo[2 * s + 1];
+                        a[i][s][3] = hi[2 * s + 1];
+                    }
+                }
+            }
+            const long kofs = (long)b * 4 * E;
+            for (int t = 0; t < terms; t++) {
+#pragma unroll
+                for (int j = 0; j < HERD_SKINNY_NT; j++) {
+                    if (j >= tiles) break;
+                    // Words 2s and 2s + 1 are step s's B fragment (the split wrote FP8's pairs in its order).
+                    unsigned xw[2 * STEPS];
+#pragma unroll
+                    for (int v = 0; v < STEPS / 2; v++) {
+                        const uint4 p = xrow[j] ? *(const uint4 *)(xrow[j] + t * term_stride + kofs + 8 * v) : make_uint4(0u, 0u, 0u, 0u);
+                        xw[4 * v] = p.x; xw[4 * v + 1] = p.y; xw[4 * v + 2] = p.z; xw[4 * v + 3] = p.w;
+                    }
+#pragma unroll
+                    for (int s = 0; s < STEPS; s++)
+#pragma unroll
+                        for (int i = 0; i < HERD_SKINNY_MT; i++) herd_mma_16816(acc[i][j], a[i][s], xw[2 * s], xw[2 * s + 1]);
+                }
+            }
+        }
+        // Sums of the 8 warps in warp order. Accumulator c of tile (i, j): weight row 16 i + g + 8 (c / 2)
+        // (gate and up: row g + 8 (c / 2) of matrix i), activation row 8 j + 2 q + c % 2.
+#pragma unroll
+        for (int i = 0; i < HERD_SKINNY_MT; i++)
+#pragma unroll
+            for (int j = 0; j < HERD_SKINNY_NT; j++)
+#pragma unroll
+                for (int c = 0; c < 4; c++) red[warp][(i * HERD_SKINNY_NT + j) * 4 + c][lane] = acc[i][j][c];
+        __syncthreads();
+        const int tile_count = w_up ? 1 : HERD_SKINNY_MT;
+        for (int v = threadIdx.x; v < tile_count * HERD_SKINNY_NT * 4 * 32; v += blockDim.x) {
+            const int slot = v >> 5, l = v & 31, c = slot & 3, j = (slot >> 2) % HERD_SKINNY_NT, i = (slot >> 2) / HERD_SKINNY_NT;
+            const int n = n0 + 16 * i + (l >> 2) + 8 * (c >> 1), r = j0 + 8 * j + 2 * (l & 3) + (c & 1);
+            if (n < n_total && r < m) {
+                float sum = 0.0f;
+                for (int wi = 0; wi < HERD_SKINNY_WARPS; wi++) sum += red[wi][slot][l];
+                if (scales) sum *= scales[n];
+                if (w_up) {
+                    float up = 0.0f;
+                    for (int wi = 0; wi < HERD_SKINNY_WARPS; wi++) up += red[wi][slot + HERD_SKINNY_NT * 4][l];
+                    if (scales_up) up *= scales_up[n];
+                    sum = sum / (1.0f + expf(-sum)) * up;
+                }
+                y[(long)r * ldy + n] = sum;
+            }
+        }
+        __syncthreads();
+    }
+}
+
+// BF16 bits of 2^(127 - bias), twice: the FP8 widening's one multiply.
+__device__ __forceinline__ unsigned herd_fp8_unbias2(int bias) {
+    const unsigned one = (unsigned)(254 - bias) << 7;
+    return one | (one << 16);
+}
+
+// Dense: grid ceil(N / 32); 256 threads. k a multiple of 32 (BF16) or 64 (FP8); xa from herd_mma_split
+// (FP8: in fp8_order).
+HERD_KERNEL void __launch_bounds__(256) herd_skinny_bf16(const unsigned char *w, const unsigned short *xa, float *y, int n, int k, int m,
+                                                         int ldy, int terms) {
+    herd_skinny_tile<false>(w, (const float *)0, (const unsigned char *)0, (const float *)0, 0u, xa, (long)m * k, y, n, k, m, ldy,
+                            blockIdx.x * HERD_SKINNY_ROWS, terms);
+}
+HERD_KERNEL void __launch_bounds__(256) herd_skinny_fp8(const unsigned char *w, const float *scales, const unsigned short *xa, float *y, int n,
+                                                        int k, int m, int ldy, int bias, int terms) {
+    herd_skinny_tile<true>(w, scales, (const unsigned char *)0, (const float *)0, herd_fp8_unbias2(bias), xa, (long)m * k, y, n, k, m, ldy,
+                           blockIdx.x * HERD_SKINNY_ROWS, terms);
+}
+// Grouped by expert: the slots of expert e = blockIdx.y (rows offsets[e] .. offsets[e + 1] of xa, whose
+// terms are `slots` rows apart). With up_weights, gate and up together (silu(gate) * up out; 16 rows per
+// block). grid: (ceil(N / rows per block), experts).
+template <bool FP8>
+__device__ __forceinline__ void herd_moe_skinny(const unsigned long long *weights, const unsigned long long *up_weights, long scales_offset,
+                                                int bias, const int *offsets, const unsigned short *xa, int slots, float *y, int n, int k,
+                                                int ldy, int terms) {
+    const int e = blockIdx.y, first = offsets[e], count = offsets[e + 1] - first;
+    if (count == 0) return;
+    const unsigned char *w = (const unsigned char *)weights[e];
+    const unsigned char *up = up_weights ? (const unsigned char *)up_weights[e] : (const unsigned char *)0;
+    herd_skinny_tile<FP8>(w, FP8 ? (const float *)(w + scales_offset) : (const float *)0, up,
+                          FP8 && up ? (const float *)(up + scales_offset) : (const float *)0, FP8 ? herd_fp8_unbias2(bias) : 0u,
+                          xa + (long)first * k, (long)slots * k, y + (long)first * ldy, n, k, count, ldy,
+                          blockIdx.x * (up ? 16 : HERD_SKINNY_ROWS), terms);
+}
+HERD_KERNEL void __launch_bounds__(256) herd_moe_skinny_bf16(const unsigned long long *weights, const unsigned long long *up_weights,
+                                                             const int *offsets, const unsigned short *xa, int slots, float *y, int n, int k,
+                                                             int ldy, int terms) {
+    herd_moe_skinny<false>(weights, up_weights, 0, 0, offsets, xa, slots, y, n, k, ldy, terms);
+}
+HERD_KERNEL void __launch_bounds__(256) herd_moe_skinny_fp8(const unsigned long long *weights, const unsigned long long *up_weights,
+                                                            long long scales_offset, const int *offsets, const unsigned short *xa, int slots,
+                                                            float *y, int n, int k, int ldy, int bias, int terms) {
+    herd_moe_skinny<true>(weights, up_weights, (long)scales_offset, bias, offsets, xa, slots, y, n, k, ldy, terms);
 }
 
 // Grouped by expert (see herd_moe_gemm): y[s] = W_e x[s] for the slots of expert e = blockIdx.y, 64 slots
