@@ -4,7 +4,7 @@ extension GPUBackend {
     /// herd_attention_gqa.cu, every vendor: the CUDA-core tile kernel and the decode kernels (one per group size).
     static let gqaAttentionKernelNames = ["herd_attention_gqa"] + (1...maximumDecodeGroup).map { "herd_attention_gqa_decode\($0)" }
     /// herd_attention_gqa.cu, CUDA only (mma.sync; looked up on CUDA as `mmaKernelNames` is).
-    static let gqaTensorCoreKernelNames = ["herd_attention_gqa_mma"]
+    static let gqaTensorCoreKernelNames = ["herd_attention_gqa_mma", "herd_attention_gqa_mma_tf32"]
     /// Largest group (query heads per KV head) with a decode kernel.
     static let maximumDecodeGroup = 8
     /// Query vectors (rows x group) per tensor-core tile: 4 warps of 16.
@@ -53,6 +53,8 @@ extension GPUBackend {
         // The tile kernel's rows per tile; its tile count decides, as before the other kernels existed.
         let coreRows = 32 / group
         let coreTileCount = runs.reduce(0) { $0 + ($1.count + coreRows - 1) / coreRows }
+        // Too few tiles leave the step to the per-(row, head) kernels, which split long contexts finer: at one
+        // decode row they beat the grouped decode kernel (0.54 against 0.67 ms per step, 8 Scout layers, H100).
         guard coreTileCount * kvHeads >= gqaAttentionMinimumBlocks else { return nil }
         let aligned = headDim % 4 == 0 && kvRowLength % 4 == 0  // the 16-byte loads of both new kernels
         let decode = gqaDecodeKernel && aligned && group <= Self.maximumDecodeGroup
@@ -89,7 +91,9 @@ extension GPUBackend {
         launch("herd_attention_gqa", grid: (plan.coreTiles.count / 2, kvHeads), block: 256,
                inputs + [.ptr(staged[2]), .ptr(out.data), .i32(heads), .i32(kvHeads), .i32(headDim), .f32(scale), .i32(queries.rowLength),
                          .i32(out.rowLength), .i32(keys.rowLength)])
-        launch("herd_attention_gqa_mma", grid: (plan.tensorTiles.count / 2, kvHeads), block: 128,
+        // 3xTF32 (near f32) unless the activations are BF16 anyway (--tensor-core-activations bf16): plain TF32.
+        let tensorKernel = tensorCoreActivations == .bf16 ? "herd_attention_gqa_mma_tf32" : "herd_attention_gqa_mma"
+        launch(tensorKernel, grid: (plan.tensorTiles.count / 2, kvHeads), block: 128,
                inputs + [.ptr(staged[3]), .ptr(out.data), .i32(heads), .i32(kvHeads), .f32(scale), .i32(queries.rowLength),
                          .i32(out.rowLength), .i32(keys.rowLength)])
         guard !plan.decodeRows.isEmpty else { return true }

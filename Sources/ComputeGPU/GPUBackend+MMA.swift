@@ -40,7 +40,7 @@ extension GPUBackend {
     static let mmaKernelNames = ["herd_mma_bf16", "herd_mma_fp8", "herd_moe_mma_bf16", "herd_moe_mma_fp8", "herd_mma_split",
                                  "herd_mma_bf16_splitk", "herd_mma_fp8_splitk", "herd_mma_reduce", "herd_fp8_widen",
                                  "herd_scale_columns", "herd_skinny_bf16", "herd_skinny_fp8", "herd_moe_skinny_bf16",
-                                 "herd_moe_skinny_fp8"]
+                                 "herd_moe_skinny_fp8", "herd_term_reduce"]
 
     /// Products of at most this many rows take the decode path (activations split once, k split over blocks).
     static let splitKRows = 256
@@ -210,11 +210,11 @@ extension GPUBackend {
 
     /// The first `rows` rows of `x` (`k` wide) as this precision's BF16 terms in `buffer`, laid out
     /// [term][row][k] (herd_mma_split): the A operand of every split product. `fp8Order`: pairs in the order
-    /// herd_skinny_fp8 widens its weights in.
-    func splitTerms(_ x: Tensor, rows: Int, k: Int, into buffer: Tensor, fp8Order: Bool = false) {
+    /// herd_skinny_fp8 widens its weights in; `byRow`: laid out [row][term][k] instead.
+    func splitTerms(_ x: Tensor, rows: Int, k: Int, into buffer: Tensor, fp8Order: Bool = false, byRow: Bool = false) {
         launch("herd_mma_split", grid: (rows, columnBlocks(rows: rows, n: k / 2)), block: 256,
                [.ptr(x.data), .ptr(buffer.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(tensorCoreActivations.terms),
-                .i32(fp8Order ? 1 : 0)])
+                .i32((fp8Order ? 1 : 0) | (byRow ? 2 : 0))])
     }
 
     /// An FP8 weight's values as BF16 in `buffer` (exact; the row scales are not applied).

@@ -60,7 +60,7 @@ extension GPUBackend {
         precondition(topK >= 1 && topK <= 8 && topK <= e.count, "top-k \(topK) of \(e.count) experts")
         let slots = rows * topK
         let w = moeWorkspace(slots: slots, hidden: e.hidden, width: e.width, experts: e.count)
-        launch("herd_moe_route", grid: (1, 1), block: 256,
+        launch("herd_moe_route", grid: (1, 1), block: 1024,
                [.ptr(routerLogits.data), .i32(rows), .i32(e.count), .i32(topK), .i32(routerLogits.rowLength), .ptr(choices.data),
                 .ptr(w.slotRows.data), .ptr(w.slotWeights.data), .ptr(w.slotOf.data), .ptr(w.offsets.data), .ptr(w.choiceIDs.data)])
         launch("herd_moe_gather", grid: (slots, columnBlocks(rows: slots, n: e.hidden)), block: 256,
@@ -83,19 +83,22 @@ extension GPUBackend {
                [.ptr(w.o.data), .ptr(w.slotOf.data), .i32(topK), .ptr(out.data), .i32(e.hidden), .i32(e.hidden), .i32(out.rowLength)])
     }
 
-    /// Prefill-sized expert products through cuBLASLt, one per expert and activation term: the experts'
-    /// slot counts are read back first (one short wait per MoE layer, small beside a prefill step's
-    /// products). An expert matrix cuBLASLt has no algorithm for runs on Herd's grouped kernel instead.
+    /// Prefill-sized expert products through cuBLASLt, one per expert: the experts' slot counts are read
+    /// back first (one short wait per MoE layer, small beside a prefill step's products). With several
+    /// activation terms, each row's terms are stacked as rows of the expert's one product (the split laid out
+    /// by row) and added in term order afterwards (herd_term_reduce): an expert's weight is read once, not
+    /// once per term (at ~128 rows per expert these products are bound by reading the weights). An expert
+    /// matrix cuBLASLt has no algorithm for runs on Herd's grouped kernel instead.
     private func vendorExperts(_ e: GPUExperts, blas: CUBLASLt, workspace w: MoEWorkspace, slots: Int, rows: Int) {
         var offsets = [Int32](repeating: 0, count: e.count + 1)
         offsets.withUnsafeMutableBytes { copyToHost($0.baseAddress!, from: w.offsets.data, bytes: $0.count) }
-        let terms = tensorCoreActivations.terms, fp8 = e.dtype == .f8_e4m3
-        let buffers = mmaWorkspace(splitBytes: terms * slots * max(e.hidden, e.width) * 2, partialBytes: 0,
+        let terms = tensorCoreActivations.terms, fp8 = e.dtype == .f8_e4m3, width = max(e.hidden, e.width)
+        let buffers = mmaWorkspace(splitBytes: terms * slots * width * 2, partialBytes: terms > 1 ? terms * slots * width * 4 : 0,
                                    widenedBytes: fp8 ? e.hidden * e.width * 2 : 0)
-        let split = buffers.split
+        let split = buffers.split, partial = buffers.partial
         /// y[s] = W_e x[s] for every expert from x split into terms; false when cuBLASLt declined a shape.
-        func products(_ matrices: ArraySlice<Tensor>, x: Tensor, k: Int, y: Tensor, n: Int) -> Bool {
-            splitTerms(x, rows: slots, k: k, into: split)
+        func products(_ matrices: ArraySlice<Tensor>, x: Tensor, k: Int, y: Tensor, n: Int, split alreadySplit: Bool = false) -> Bool {
+            if !alreadySplit { splitTerms(x, rows: slots, k: k, into: split, byRow: true) }
             var ok = true
             let run = {
                 for (expert, matrix) in matrices.enumerated() {
@@ -104,15 +107,19 @@ extension GPUBackend {
                     // FP8: this expert's matrix widened to BF16 (exact), its row scales applied after the products.
                     let weights = fp8 ? self.widen(matrix, into: buffers.widened) : matrix.data
                     let rowsOut = y.data + first * y.rowLength * 4
-                    for t in 0..<terms {
-                        let a = split.data + (t * slots + first) * k * 2
-                        let queued = self.must { () throws(GPUError) in
-                            try blas.matmul(a: a, w: weights, d: rowsOut, m: count, n: n, k: k, ldd: y.rowLength, accumulate: t > 0)
-                        }
-                        if !queued { ok = false; return }
+                    // One term: straight into y; more: into the partial buffer, [row][term][n].
+                    let target = terms > 1 ? partial.data + first * terms * n * 4 : rowsOut
+                    ok = self.must { () throws(GPUError) in
+                        try blas.matmul(a: split.data + first * terms * k * 2, w: weights, d: target, m: terms * count, n: n, k: k,
+                                        ldd: terms > 1 ? n : y.rowLength, accumulate: false)
                     }
-                    if fp8 {
-                        self.scaleColumns(rowsOut, rows: count, ldy: y.rowLength, scales: FP8Layout.scales(of: matrix), n: n)
+                    if !ok { return }
+                    let scales = fp8 ? FP8Layout.scales(of: matrix) : nil
+                    if terms > 1 {
+                        self.launch("herd_term_reduce", grid: (count, self.columnBlocks(rows: count, n: n)), block: 256,
+                                    [.ptr(target), .ptr(scales), .ptr(rowsOut), .i32(n), .i32(y.rowLength), .i32(terms)])
+                    } else if let scales {
+                        self.scaleColumns(rowsOut, rows: count, ldy: y.rowLength, scales: scales, n: n)
                     }
                 }
             }
@@ -124,7 +131,7 @@ extension GPUBackend {
         if !products(gate, x: w.xg, k: e.hidden, y: w.g, n: e.width) {
             grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, offsets: w.offsets, rows: rows)
         }
-        if !products(up, x: w.xg, k: e.hidden, y: w.u, n: e.width) {
+        if !products(up, x: w.xg, k: e.hidden, y: w.u, n: e.width, split: true) {  // the same input as gate's
             grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, offsets: w.offsets, rows: rows)
         }
         swiglu(gate: w.g, up: w.u, rows: slots, into: w.g)

@@ -163,10 +163,12 @@ struct GPUCheck: ParsableCommand {
             let k = randoms(slots * kvHeads * dim), v = randoms(slots * kvHeads * dim), q = randoms(2 * heads * dim)
             var split: (parts: Int, length: Int)?
             var outs: [[Float]] = []
-            for (b, splitting) in [(cpu as any ComputeBackend, true), (gpu, true), (gpu, false)] {
-                let previous = gpu.splitAttention
-                gpu.splitAttention = splitting
-                defer { gpu.splitAttention = previous }
+            // The grouped-query decode kernel (the default for decode-only steps), split and not, and the
+            // per-(row, head) kernels it replaced (kept for larger groups and HIP without it), split.
+            for (b, splitting, grouped) in [(cpu as any ComputeBackend, true, true), (gpu, true, true), (gpu, false, true), (gpu, true, false)] {
+                let previous = (gpu.splitAttention, gpu.gqaDecodeKernel)
+                (gpu.splitAttention, gpu.gqaDecodeKernel) = (splitting, grouped)
+                defer { (gpu.splitAttention, gpu.gqaDecodeKernel) = previous }
                 if b === gpu && splitting { split = gpu.attentionPartitions(rows: 2, heads: heads, longest: 4000) }
                 let cache = KVCache(keys: [load(b, k, [slots, kvHeads * dim])], values: [load(b, v, [slots, kvHeads * dim])], slotCount: slots)
                 let qt = load(b, q, [2, heads * dim]), ot = b.zeros([2, heads * dim])
@@ -176,6 +178,7 @@ struct GPUCheck: ParsableCommand {
             let how = split.map { "\($0.parts) partitions of \($0.length)" } ?? "NOT split"
             compare("long decode attention, split (\(how))", outs[1], outs[0], tolerance: 1e-4)
             compare("long decode attention, split vs unsplit GPU", outs[1], outs[2], tolerance: 1e-5)
+            compare("long decode attention, per-(row, head) kernels, split", outs[3], outs[0], tolerance: 1e-4)
             if split == nil { record("long decode attention takes the split path", false, "\(gpu.driver.multiprocessorCount) multiprocessors") }
         }
         do {
@@ -410,14 +413,19 @@ struct GPUCheck: ParsableCommand {
                 (gpu.gqaAttentionMinimumBlocks, gpu.tensorCoreAttention) = (0, true)
                 let plan = gpu.gqaAttentionPlan(batch: batch, heads: heads, kvHeads: kvHeads, headDim: dim, kvRowLength: kvHeads * dim)
                 var outs: [[Float]] = []
-                for b in [cpu as any ComputeBackend, gpu] {
+                // CPU, GPU 3xTF32 (the default), GPU plain TF32 (what --tensor-core-activations bf16 runs).
+                for (b, activations) in [(cpu as any ComputeBackend, TensorCoreActivations.f32), (gpu, .f32), (gpu, .bf16)] {
+                    gpu.tensorCoreActivations = activations
                     let cache = KVCache(keys: [load(b, k, [slots, kvHeads * dim])], values: [load(b, v, [slots, kvHeads * dim])], slotCount: slots)
                     let qt = load(b, q, [batchRows.count, heads * dim]), ot = b.zeros([batchRows.count, heads * dim])
                     b.attention(queries: qt, cache: cache, layer: 0, batch: batch, heads: heads, kvHeads: kvHeads, headDim: dim, scale: 0.25, into: ot)
                     outs.append(b.read(ot, rows: batchRows.count))
                 }
+                gpu.tensorCoreActivations = .f32
                 (gpu.gqaAttentionMinimumBlocks, gpu.tensorCoreAttention) = (256, choice)
                 compare("tensor-core prefill attention, GQA \(heads):\(kvHeads) (300 + 600 tokens, chunk starts)", outs[1], outs[0], tolerance: 1e-4)
+                // TF32 keeps 11 significant bits: ~5e-4 relative per product, as BF16 attention would with 8.
+                compare("tensor-core prefill attention, plain TF32 for BF16 activations, GQA \(heads):\(kvHeads)", outs[2], outs[0], tolerance: 5e-3)
                 let kernels = plan?.kernels.joined(separator: ", ") ?? "no grouped-query plan"
                 print("     kernels: \(kernels)")
                 if plan.map({ $0.tensorTiles.isEmpty || !$0.coreTiles.isEmpty || !$0.decodeRows.isEmpty }) ?? true {

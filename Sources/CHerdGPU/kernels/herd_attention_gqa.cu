@@ -310,10 +310,12 @@ __device__ __forceinline__ unsigned herd_gqat_tf32(float x) {
 #endif
 }
 
-// x as big + small TF32 terms (see above).
+// x as big + small TF32 terms (see above); EXACT false: big only (plain TF32, 11 significant bits, for
+// --tensor-core-activations bf16, the precision vLLM's BF16 attention runs at or better).
+template <bool EXACT>
 __device__ __forceinline__ void herd_gqat_split(float x, unsigned &big, unsigned &small) {
     big = herd_gqat_tf32(x);
-    small = herd_gqat_tf32(x - __uint_as_float(big));
+    small = EXACT ? herd_gqat_tf32(x - __uint_as_float(big)) : 0u;
 }
 
 __device__ __forceinline__ void herd_gqat_mma(float *d, const unsigned *a, unsigned b0, unsigned b1) {
@@ -326,17 +328,21 @@ __device__ __forceinline__ void herd_gqat_mma(float *d, const unsigned *a, unsig
 #endif
 }
 
-// d += a b in 3xTF32, the small cross terms first.
+// d += a b in 3xTF32, the small cross terms first (EXACT false: big x big only).
+template <bool EXACT>
 __device__ __forceinline__ void herd_gqat_mma3(float *d, const unsigned *a_big, const unsigned *a_small, const unsigned *b_big,
                                                const unsigned *b_small) {
-    herd_gqat_mma(d, a_small, b_big[0], b_big[1]);
-    herd_gqat_mma(d, a_big, b_small[0], b_small[1]);
+    if (EXACT) {
+        herd_gqat_mma(d, a_small, b_big[0], b_big[1]);
+        herd_gqat_mma(d, a_big, b_small[0], b_small[1]);
+    }
     herd_gqat_mma(d, a_big, b_big[0], b_big[1]);
 }
 
-HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma(const float *q, const float *kc, const float *vc, const int *slots,
-                                                              const int *row_info, const int *tiles, float *out, int heads,
-                                                              int kv_heads, float scale, int ldq, int ldo, int kv_width) {
+template <bool EXACT>
+__device__ __forceinline__ void herd_gqat_tiles(const float *q, const float *kc, const float *vc, const int *slots, const int *row_info,
+                                                const int *tiles, float *out, int heads, int kv_heads, float scale, int ldq, int ldo,
+                                                int kv_width) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
     (void)q; (void)kc; (void)vc; (void)slots; (void)row_info; (void)tiles; (void)out; (void)heads; (void)kv_heads;
     (void)scale; (void)ldq; (void)ldo; (void)kv_width;
@@ -417,14 +423,14 @@ HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma(const float *q, c
             for (int ks = 0; ks < 16; ks++) {
                 unsigned ab[4], as[4];
 #pragma unroll
-                for (int e = 0; e < 4; e++) herd_gqat_split(qa[ks][e], ab[e], as[e]);
+                for (int e = 0; e < 4; e++) herd_gqat_split<EXACT>(qa[ks][e], ab[e], as[e]);
 #pragma unroll
                 for (int nt = 0; nt < 4; nt++) {
                     const float *kr = s_k + (8 * nt + g) * HERD_GQAT_LD + 8 * ks + c;
                     unsigned bb[2], bs[2];
-                    herd_gqat_split(kr[0], bb[0], bs[0]);
-                    herd_gqat_split(kr[4], bb[1], bs[1]);
-                    herd_gqat_mma3(s[nt], ab, as, bb, bs);
+                    herd_gqat_split<EXACT>(kr[0], bb[0], bs[0]);
+                    herd_gqat_split<EXACT>(kr[4], bb[1], bs[1]);
+                    herd_gqat_mma3<EXACT>(s[nt], ab, as, bb, bs);
                 }
             }
             // Scale, mask to each vector's context, and the online softmax of rows g (e = 0, 1) and g + 8 (e = 2, 3).
@@ -472,17 +478,17 @@ HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma(const float *q, c
 #pragma unroll
             for (int ks = 0; ks < 4; ks++) {
                 unsigned ab[4], as[4];
-                herd_gqat_split(s[ks][0], ab[0], as[0]);
-                herd_gqat_split(s[ks][2], ab[1], as[1]);
-                herd_gqat_split(s[ks][1], ab[2], as[2]);
-                herd_gqat_split(s[ks][3], ab[3], as[3]);
+                herd_gqat_split<EXACT>(s[ks][0], ab[0], as[0]);
+                herd_gqat_split<EXACT>(s[ks][2], ab[1], as[1]);
+                herd_gqat_split<EXACT>(s[ks][1], ab[2], as[2]);
+                herd_gqat_split<EXACT>(s[ks][3], ab[3], as[3]);
 #pragma unroll
                 for (int dt = 0; dt < 16; dt++) {
                     const float *vr = s_v + (8 * ks + 2 * c) * HERD_GQAT_LD + 8 * dt + g;
                     unsigned bb[2], bs[2];
-                    herd_gqat_split(vr[0], bb[0], bs[0]);
-                    herd_gqat_split(vr[HERD_GQAT_LD], bb[1], bs[1]);
-                    herd_gqat_mma3(o[dt], ab, as, bb, bs);
+                    herd_gqat_split<EXACT>(vr[0], bb[0], bs[0]);
+                    herd_gqat_split<EXACT>(vr[HERD_GQAT_LD], bb[1], bs[1]);
+                    herd_gqat_mma3<EXACT>(o[dt], ab, as, bb, bs);
                 }
             }
         }
@@ -503,5 +509,15 @@ HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma(const float *q, c
         }
     }
 #endif
+}
+HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma(const float *q, const float *kc, const float *vc, const int *slots,
+                                                              const int *row_info, const int *tiles, float *out, int heads,
+                                                              int kv_heads, float scale, int ldq, int ldo, int kv_width) {
+    herd_gqat_tiles<true>(q, kc, vc, slots, row_info, tiles, out, heads, kv_heads, scale, ldq, ldo, kv_width);
+}
+HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma_tf32(const float *q, const float *kc, const float *vc, const int *slots,
+                                                                   const int *row_info, const int *tiles, float *out, int heads,
+                                                                   int kv_heads, float scale, int ldq, int ldo, int kv_width) {
+    herd_gqat_tiles<false>(q, kc, vc, slots, row_info, tiles, out, heads, kv_heads, scale, ldq, ldo, kv_width);
 }
 #endif  // HERD_CUDA

@@ -406,6 +406,7 @@ HERD_KERNEL void herd_gemm_fp8(const unsigned char *w, const float *scales, cons
 // then slots grouped by expert. One block; `k` <= 8; `experts` <= 1024.
 // choices: [rows, k] expert ids as floats (read back for routing statistics); slot_rows / slot_weights:
 // [rows * k]; slot_of: [rows * k] the slot of (row, j); offsets: [experts + 1].
+#define HERD_ROUTE_HELD 16384  // choices (rows x top-k) kept in shared memory while slots are assigned
 HERD_KERNEL void herd_moe_route(const float *logits, int rows, int experts, int k, int ld, float *choices, int *slot_rows,
                                 float *slot_weights, int *slot_of, int *offsets, int *choice_ids) {
     __shared__ int counts[1025];
@@ -433,12 +434,30 @@ HERD_KERNEL void herd_moe_route(const float *logits, int rows, int experts, int 
         for (int e = 0; e < experts; e++) { offsets[e] = total; total += counts[e]; }
         offsets[experts] = total;
     }
+    // Expert e's slots, rows in ascending order (deterministic). The choices are split into chunks, one
+    // thread per (expert, chunk): it counts its chunk's matches, and the counts of the expert's earlier
+    // chunks say where its slots start. The choices are read from shared memory when they fit (a 2048-token
+    // prefill step took ~0.5 ms per layer scanning them in global memory one expert per thread).
+    __shared__ unsigned short ids[HERD_ROUTE_HELD];
+    __shared__ int chunk_count[1024];
+    const int n = rows * k, held = n <= HERD_ROUTE_HELD;
+    if (held)
+        for (int i = threadIdx.x; i < n; i += blockDim.x) ids[i] = (unsigned short)choice_ids[i];
+    const int chunks = experts < (int)blockDim.x ? (int)blockDim.x / experts : 1, span = (n + chunks - 1) / chunks;
     __syncthreads();
-    // Expert e's slots, rows in ascending order: one thread per expert scans the choices (deterministic).
-    for (int e = threadIdx.x; e < experts; e += blockDim.x) {
+    for (int task = threadIdx.x; task < experts * chunks; task += blockDim.x) {
+        const int e = task / chunks, c = task % chunks, end = min(n, (c + 1) * span);
+        int count = 0;
+        for (int i = c * span; i < end; i++) count += (held ? (int)ids[i] : choice_ids[i]) == e;
+        chunk_count[task] = count;
+    }
+    __syncthreads();
+    for (int task = threadIdx.x; task < experts * chunks; task += blockDim.x) {
+        const int e = task / chunks, c = task % chunks, end = min(n, (c + 1) * span);
         int next = offsets[e];
-        for (int i = 0; i < rows * k; i++) {
-            if (choice_ids[i] != e) continue;
+        for (int p = e * chunks; p < task; p++) next += chunk_count[p];
+        for (int i = c * span; i < end; i++) {
+            if ((held ? (int)ids[i] : choice_ids[i]) != e) continue;
             const int r = i / k;
             slot_rows[next] = r;
             slot_weights[next] = 1.0f / (1.0f + expf(-logits[(long)r * ld + e]));

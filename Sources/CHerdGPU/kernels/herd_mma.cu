@@ -215,16 +215,33 @@ HERD_KERNEL void __launch_bounds__(128) herd_mma_fp8(const unsigned char *w, con
 // (grid.y = row tiles x splits); each block writes its k range's unscaled sums to partial[split][m][n],
 // and herd_mma_reduce adds them in split order (deterministic) and applies the row scales.
 // grid: (m, column blocks): a row's pairs are spread over gridDim.y blocks so few rows still fill the GPU.
-// fp8_order: each group of 4 elements as pairs (0, 2), (1, 3), the order herd_skinny_fp8 widens FP8 in
-// (k a multiple of 4).
-HERD_KERNEL void herd_mma_split(const float *x, unsigned *xa, int m, int k, int ldx, int terms, int fp8_order) {
+// flags bit 0 (HERD_SPLIT_FP8_ORDER): each group of 4 elements as pairs (0, 2), (1, 3), the order
+// herd_skinny_fp8 widens FP8 in (k a multiple of 4). Bit 1 (HERD_SPLIT_BY_ROW): laid out [m][terms][k]
+// instead of [terms][m][k], so any run of rows is one matrix of terms x rows rows (cuBLASLt's stacked
+// products per expert).
+#define HERD_SPLIT_FP8_ORDER 1
+#define HERD_SPLIT_BY_ROW 2
+HERD_KERNEL void herd_mma_split(const float *x, unsigned *xa, int m, int k, int ldx, int terms, int flags) {
     const int r = blockIdx.x;
-    const long term_stride = (long)m * k / 2;
+    const bool fp8_order = flags & HERD_SPLIT_FP8_ORDER, by_row = flags & HERD_SPLIT_BY_ROW;
     for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < k / 2; i += blockDim.x * gridDim.y) {
         unsigned parts[3];
         const int e = fp8_order ? 4 * (i >> 1) + (i & 1) : 2 * i, step = fp8_order ? 2 : 1;
         herd_split_pair(x[(long)r * ldx + e], x[(long)r * ldx + e + step], terms, parts);
-        for (int p = 0; p < terms; p++) xa[p * term_stride + (long)r * (k / 2) + i] = parts[p];
+        for (int p = 0; p < terms; p++) {
+            const long row = by_row ? (long)r * terms + p : (long)p * m + r;
+            xa[row * (k / 2) + i] = parts[p];
+        }
+    }
+}
+// y[r, i] = (scale[i] *) sum over t of partial[r * terms + t][i], t in order: the stacked products' terms
+// (rows split HERD_SPLIT_BY_ROW). grid: (rows, column blocks).
+HERD_KERNEL void herd_term_reduce(const float *partial, const float *scales, float *y, int n, int ldy, int terms) {
+    const int r = blockIdx.x;
+    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y) {
+        float acc = 0.0f;
+        for (int t = 0; t < terms; t++) acc += partial[((long)r * terms + t) * n + i];
+        y[(long)r * ldy + i] = scales ? acc * scales[i] : acc;
     }
 }
 template <bool FP8>
