@@ -53,11 +53,13 @@ extension GPUBackend {
         // The tile kernel's rows per tile; its tile count decides, as before the other kernels existed.
         let coreRows = 32 / group
         let coreTileCount = runs.reduce(0) { $0 + ($1.count + coreRows - 1) / coreRows }
-        // Too few tiles leave the step to the per-(row, head) kernels, which split long contexts finer: at one
-        // decode row they beat the grouped decode kernel (0.54 against 0.67 ms per step, 8 Scout layers, H100).
-        guard coreTileCount * kvHeads >= gqaAttentionMinimumBlocks else { return nil }
         let aligned = headDim % 4 == 0 && kvRowLength % 4 == 0  // the 16-byte loads of both new kernels
         let decode = gqaDecodeKernel && aligned && group <= Self.maximumDecodeGroup
+        // Steps of decode rows only take the decode kernel at any size (it splits contexts into partitions of
+        // down to `decodePartitionKeys` keys to fill the GPU); otherwise too few tiles leave the step to the
+        // per-(row, head) kernels.
+        let decodeOnly = decode && runs.allSatisfy { $0.count == 1 }
+        guard decodeOnly || coreTileCount * kvHeads >= gqaAttentionMinimumBlocks else { return nil }
         let tensorRows = Self.tensorCoreTileVectors / group
         let tensor = tensorCoreAttention && hasTensorCoreKernels && aligned && headDim == 128
         var plan = GQAPlan()
@@ -75,7 +77,7 @@ extension GPUBackend {
         }
         if !plan.decodeRows.isEmpty {
             let longest = plan.decodeRows.map { Int(batch.rows[Int($0)].contextEnd - batch.rows[Int($0)].contextStart) }.max() ?? 0
-            plan.split = attentionPartitions(rows: plan.decodeRows.count, heads: kvHeads, longest: longest)
+            plan.split = attentionPartitions(rows: plan.decodeRows.count, heads: kvHeads, longest: longest, minimum: decodePartitionKeys)
         }
         return plan
     }

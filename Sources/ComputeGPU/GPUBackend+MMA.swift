@@ -46,12 +46,17 @@ extension GPUBackend {
     static let splitKRows = 256
     /// Blocks a decode-sized product aims for: enough to keep every SM of an H100/H200 (132) streaming.
     static let splitKTargetBlocks = 4 * 132
-    /// Dense row counts where herd_skinny_* beat the alternatives on an H100 (BENCHMARKS.md, v13): BF16 from
-    /// 5 rows (fewer: the GEMV) to 8 (more: cuBLASLt with stacked terms); FP8 from 2 rows to 16 (more: the
-    /// split-k tiles; past one pass of 16 rows the weight is re-read per pass).
-    static let defaultSkinnyDenseRows = (bf16: 5...8, fp8: 2...16)
-    /// Output rows per herd_skinny_* block (HERD_SKINNY_ROWS).
+    /// Dense row counts where herd_skinny_* beat the alternatives on an H100 (BENCHMARKS.md, v13 and v18):
+    /// BF16 from 5 rows (fewer: the GEMV) to 8 (more: cuBLASLt with stacked terms); FP8 from 2 rows while
+    /// rows x activation terms <= 96 (more: the split-k tiles; each pass of 16 rows re-reads the weight, so
+    /// at 64 rows of 3 terms the tiles win, at 64 rows of 1 term the skinny kernel).
+    public func skinnyDenseRows(for dtype: DType) -> ClosedRange<Int> {
+        if let skinnyDenseRowsOverride { return skinnyDenseRowsOverride }
+        return dtype == .f8_e4m3 ? 2...max(2, 96 / max(tensorCoreActivations.terms, 1)) : 5...8
+    }
+    /// Output rows per herd_skinny_* block (HERD_SKINNY_ROWS), activation rows per pass (HERD_SKINNY_PASS).
     static let skinnyBlockRows = 32
+    static let skinnyPassRows = 32
 
     /// Whether `dtype` weights with rows `k` long take herd_skinny_*: k a whole number of its 64-byte k blocks.
     public func usesSkinny(_ dtype: DType, k: Int) -> Bool {
@@ -59,15 +64,14 @@ extension GPUBackend {
             && (dtype == .bf16 ? k % 32 == 0 : dtype == .f8_e4m3 ? k % 64 == 0 : false)
     }
 
-    /// out = W x for a few rows (`skinnyDenseRows`) on the tensor cores; false when it does not qualify
-    /// (see `usesSkinny`).
+    /// out = W x for a few rows (`skinnyDenseRows(for:)`) on the tensor cores; false when it does not
+    /// qualify (see `usesSkinny`).
     func skinnyMatmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
         let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
-        let range = weight.dtype == .f8_e4m3 ? skinnyDenseRows.fp8 : skinnyDenseRows.bf16
-        guard range.contains(rows), usesSkinny(weight.dtype, k: k) else { return false }
+        guard rows <= Self.splitKRows, skinnyDenseRows(for: weight.dtype).contains(rows), usesSkinny(weight.dtype, k: k) else { return false }
         let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: 0)
         splitTerms(x, rows: rows, k: k, into: w.split, fp8Order: weight.dtype == .f8_e4m3)
-        let grid = ((n + Self.skinnyBlockRows - 1) / Self.skinnyBlockRows, 1)
+        let grid = ((n + Self.skinnyBlockRows - 1) / Self.skinnyBlockRows, (rows + Self.skinnyPassRows - 1) / Self.skinnyPassRows)
         if weight.dtype == .f8_e4m3 {
             launch("herd_skinny_fp8", grid: grid, block: 256,
                    [.ptr(weight.data), .ptr(FP8Layout.scales(of: weight)), .ptr(w.split.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows),

@@ -49,6 +49,11 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// Decode rows of grouped-query steps through herd_attention_gqa_decode* (contexts split over partitions
     /// on small steps); HERD_GQA_SPLIT=0 keeps them on the tile kernel (for comparisons).
     public var gqaDecodeKernel = ProcessInfo.processInfo.environment["HERD_GQA_SPLIT"] != "0"
+    /// Shortest context partition of the grouped decode kernel (GPUBackend+AttentionGQA.swift): 64 keys
+    /// (two of its four warps busy) measured best at one request (H100: 4.50 -> 4.35 ms per step against 128,
+    /// 4.70 at 256); HERD_DECODE_PARTITION=N (a multiple of 64) for comparisons.
+    public var decodePartitionKeys = ProcessInfo.processInfo.environment["HERD_DECODE_PARTITION"].flatMap { Int($0) }
+        .flatMap { $0 >= 64 && $0 % 64 == 0 ? $0 : nil } ?? 64
     /// Prefill tiles of grouped-query steps on the tensor cores (herd_attention_gqa_mma, NVIDIA sm_80+);
     /// HERD_TC_ATTENTION=0 keeps the CUDA-core tiles.
     public var tensorCoreAttention = ProcessInfo.processInfo.environment["HERD_TC_ATTENTION"] != "0"
@@ -56,16 +61,15 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     var blas: CUBLASLt?
     /// false runs Herd's own kernels where cuBLASLt would (checks compare both).
     public var useVendorBLAS = true
-    /// Decode-sized BF16/FP8 products (dense `skinnyDenseRows`, expert groups of decode steps) on the
+    /// Decode-sized BF16/FP8 products (dense `skinnyDenseRows(for:)`, expert groups of decode steps) on the
     /// tensor cores through herd_skinny_* (GPUBackend+MMA.swift); HERD_SKINNY=0 keeps the CUDA-core GEMV
     /// and the split-k path instead (for comparisons).
     public var useSkinnyMMA = ProcessInfo.processInfo.environment["HERD_SKINNY"] != "0"
-    /// Row counts of dense products that take herd_skinny_*, by weight type (GPUBackend+MMA.swift says why
-    /// these); HERD_SKINNY_DENSE=LO-HI sets one range for both (for comparisons).
-    public var skinnyDenseRows: (bf16: ClosedRange<Int>, fp8: ClosedRange<Int>) = {
+    /// Row counts of dense products that take herd_skinny_*, for both weight types, instead of the measured
+    /// defaults (`skinnyDenseRows(for:)`, GPUBackend+MMA.swift); HERD_SKINNY_DENSE=LO-HI sets it.
+    public var skinnyDenseRowsOverride: ClosedRange<Int>? = {
         let parts = (ProcessInfo.processInfo.environment["HERD_SKINNY_DENSE"] ?? "").split(separator: "-").compactMap { Int($0) }
-        if parts.count == 2 && parts[0] <= parts[1] { return (parts[0]...parts[1], parts[0]...parts[1]) }
-        return GPUBackend.defaultSkinnyDenseRows
+        return parts.count == 2 && parts[0] <= parts[1] ? parts[0]...parts[1] : nil
     }()
     public var hasVendorBLAS: Bool { blas != nil }
     public private(set) var blasUnavailable: String?

@@ -164,12 +164,14 @@ struct GPUCheck: ParsableCommand {
             var split: (parts: Int, length: Int)?
             var outs: [[Float]] = []
             // The grouped-query decode kernel (the default for decode-only steps), split and not, and the
-            // per-(row, head) kernels it replaced (kept for larger groups and HIP without it), split.
+            // per-(row, head) kernels (kept for groups past 8 query heads per KV head), split.
             for (b, splitting, grouped) in [(cpu as any ComputeBackend, true, true), (gpu, true, true), (gpu, false, true), (gpu, true, false)] {
                 let previous = (gpu.splitAttention, gpu.gqaDecodeKernel)
                 (gpu.splitAttention, gpu.gqaDecodeKernel) = (splitting, grouped)
                 defer { (gpu.splitAttention, gpu.gqaDecodeKernel) = previous }
-                if b === gpu && splitting { split = gpu.attentionPartitions(rows: 2, heads: heads, longest: 4000) }
+                if b === gpu && splitting && grouped {
+                    split = gpu.attentionPartitions(rows: 2, heads: kvHeads, longest: 4000, minimum: gpu.decodePartitionKeys)
+                }
                 let cache = KVCache(keys: [load(b, k, [slots, kvHeads * dim])], values: [load(b, v, [slots, kvHeads * dim])], slotCount: slots)
                 let qt = load(b, q, [2, heads * dim]), ot = b.zeros([2, heads * dim])
                 b.attention(queries: qt, cache: cache, layer: 0, batch: batch, heads: heads, kvHeads: kvHeads, headDim: dim, scale: 0.25, into: ot)
@@ -267,7 +269,7 @@ struct GPUCheck: ParsableCommand {
             }
             let xt = load(gpu, xs, [rowCount, width]), yt = gpu.zeros([rowCount, n])
             gpu.useSkinnyMMA = skinny
-            let path = skinny && gpu.usesSkinny(.f8_e4m3, k: width) && gpu.skinnyDenseRows.fp8.contains(rowCount) ? ", tensor-core skinny" : ""
+            let path = skinny && gpu.usesSkinny(.f8_e4m3, k: width) && gpu.skinnyDenseRows(for: .f8_e4m3).contains(rowCount) ? ", tensor-core skinny" : ""
             gpu.matmul(xt, weight: wt, rows: rowCount, into: yt)
             gpu.useSkinnyMMA = true
             compare("matmul fp8 \(fp8Bias == .e4m3fn ? "e4m3fn" : "e4m3fnuz") (\(rowCount) rows\(path))", gpu.read(yt, rows: rowCount), reference,
@@ -278,8 +280,8 @@ struct GPUCheck: ParsableCommand {
             // the activations as the kernel splits them; outputs not a multiple of 64; 100 rows (the decode path:
             // activations split once, k split over blocks) and 300 (the prefill path: split on the way).
             // Both paths where cuBLASLt is present: cuBLASLt (the default) and Herd's own kernels.
-            // 5 and 16 rows: the skinny decode kernels (herd_skinny_*).
-            for (m, vendor) in [(5, false), (16, false)] + [100, 300].flatMap({ m in (gpu.hasVendorBLAS ? [true, false] : [false]).map { (m, $0) } }) {
+            // 5, 16 and 40 rows: the skinny decode kernels (herd_skinny_*; 40: three passes, the last partial).
+            for (m, vendor) in [(5, false), (16, false), (40, false)] + [100, 300].flatMap({ m in (gpu.hasVendorBLAS ? [true, false] : [false]).map { (m, $0) } }) {
                 let n = 200, k = 320
                 let xs = randoms(m * k, 4)
                 let w16 = randoms(n * k, 0.1).map { UInt16($0.bitPattern >> 16) }
@@ -310,12 +312,12 @@ struct GPUCheck: ParsableCommand {
                         }
                         gpu.tensorCoreActivations = precision
                         gpu.useVendorBLAS = vendor
-                        let ranges = gpu.skinnyDenseRows
-                        if m <= 16 { gpu.skinnyDenseRows = (1...16, 1...16) }  // the skinny kernels whatever the defaults
+                        let ranges = gpu.skinnyDenseRowsOverride
+                        if m <= 64 { gpu.skinnyDenseRowsOverride = 1...64 }  // the skinny kernels whatever the defaults
                         gpu.matmul(xt, weight: wt, rows: m, into: yt)
-                        gpu.skinnyDenseRows = ranges
+                        gpu.skinnyDenseRowsOverride = ranges
                         gpu.useVendorBLAS = true
-                        let path = m <= 16 ? ", skinny" : vendor ? "" : ", Herd's kernels"
+                        let path = m <= 64 ? ", skinny" : vendor ? "" : ", Herd's kernels"
                         compare("tensor-core matmul \(name), \(precision.rawValue) activations (\(m) rows\(path))",
                                 gpu.read(yt, rows: m), reference, tolerance: 1e-5)
                     }

@@ -277,8 +277,8 @@ HERD_KERNEL void herd_mma_reduce(const float *partial, const float *scales, floa
 }
 
 // Decode-sized products on the tensor cores ("skinny" mma): a few activation rows against a weight that
-// must stream once at memory speed. Each block owns 32 weight rows (two m16 A tiles per warp) and up to 16
-// activation rows (two n8 B tiles); its 8 warps take interleaved 16-byte k chunks and their sums are added
+// must stream once at memory speed. Each block owns 32 weight rows (two m16 A tiles per warp) and a pass
+// of up to 8 NT activation rows (NT n8 B tiles); its 8 warps take interleaved 16-byte k chunks and their sums are added
 // in warp order at the end (deterministic). No shared-memory staging: inside one m16n8k16 step the order of
 // k does not matter as long as A and B agree, so a thread's 16 contiguous bytes of a weight row feed its
 // own A fragment slots directly, and it reads the activations at the same k. Against the 4-rows-per-warp
@@ -319,14 +319,15 @@ __device__ __forceinline__ unsigned herd_fp8_odd_to_bf16x2(unsigned w, unsigned 
     return herd_bf16x2_scale((w & 0x80008000u) | ((w >> 4) & 0x07f007f0u), unbias2);
 }
 
-// y[j, n] = (scale[n] *) sum_k W[n, k] x_j[k] for the block's rows from n0 and the activation rows [0, m)
-// of xa (term t of row j at xa + t * term_stride + j * k), 16 rows per pass; with w_up, y[j, n] =
-// silu(gate) * up of the two products.
-template <bool FP8>
+// y[j, n] = (scale[n] *) sum_k W[n, k] x_j[k] for the block's rows from n0 and the activation rows
+// [j_begin, m) of xa (term t of row j at xa + t * term_stride + j * k), 8 NT rows per pass, up to j_end;
+// with w_up, y[j, n] = silu(gate) * up of the two products.
+template <bool FP8, int NT>
 __device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const float *scales, const unsigned char *w_up,
                                                  const float *scales_up, unsigned unbias2, const unsigned short *xa, long term_stride,
-                                                 float *y, int n_total, int k, int m, int ldy, int n0, int terms) {
-    __shared__ float red[HERD_SKINNY_WARPS][HERD_SKINNY_MT * HERD_SKINNY_NT * 4][32];
+                                                 float *y, int n_total, int k, int m, int ldy, int n0, int terms, int j_begin = 0,
+                                                 int j_end = 0x7fffffff) {
+    __shared__ float red[HERD_SKINNY_WARPS][HERD_SKINNY_MT * NT * 4][32];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, q = lane & 3;
     constexpr int E = FP8 ? 16 : 8, STEPS = E / 4;
     const long row_bytes = FP8 ? (long)k : (long)k * 2;
@@ -340,19 +341,19 @@ __device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const f
             const int n = n0 + (w_up ? 0 : 16 * i) + 8 * h + g;
             rows[i][h] = (w_up && i == 1 ? w_up : w) + (n < n_total ? (long)n * row_bytes : 0) + q * 16;
         }
-    for (int j0 = 0; j0 < m; j0 += 8 * HERD_SKINNY_NT) {
-        const int tiles = m - j0 > 8 ? HERD_SKINNY_NT : 1;
-        float acc[HERD_SKINNY_MT][HERD_SKINNY_NT][4];
+    for (int j0 = j_begin; j0 < m && j0 < j_end; j0 += 8 * NT) {
+        const int tiles = min(NT, (m - j0 + 7) / 8);  // B tiles with rows in this pass
+        float acc[HERD_SKINNY_MT][NT][4];
 #pragma unroll
         for (int i = 0; i < HERD_SKINNY_MT; i++)
 #pragma unroll
-            for (int j = 0; j < HERD_SKINNY_NT; j++)
+            for (int j = 0; j < NT; j++)
 #pragma unroll
                 for (int c = 0; c < 4; c++) acc[i][j][c] = 0.0f;
         // Activation row of B tile j for this thread (g), or none.
-        const unsigned short *xrow[HERD_SKINNY_NT];
+        const unsigned short *xrow[NT];
 #pragma unroll
-        for (int j = 0; j < HERD_SKINNY_NT; j++) xrow[j] = j0 + 8 * j + g < m ? xa + (long)(j0 + 8 * j + g) * k + E * q : (const unsigned short *)0;
+        for (int j = 0; j < NT; j++) xrow[j] = j0 + 8 * j + g < m ? xa + (long)(j0 + 8 * j + g) * k + E * q : (const unsigned short *)0;
         uint4 next[HERD_SKINNY_MT][2];
         auto load = [&](int b, uint4 (&out)[HERD_SKINNY_MT][2]) {
 #pragma unroll
@@ -395,7 +396,7 @@ __device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const f
             const long kofs = (long)b * 4 * E;
             for (int t = 0; t < terms; t++) {
 #pragma unroll
-                for (int j = 0; j < HERD_SKINNY_NT; j++) {
+                for (int j = 0; j < NT; j++) {
                     if (j >= tiles) break;
                     // Words 2s and 2s + 1 are step s's B fragment (the split wrote FP8's pairs in its order).
                     unsigned xw[2 * STEPS];
@@ -416,13 +417,13 @@ __device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const f
 #pragma unroll
         for (int i = 0; i < HERD_SKINNY_MT; i++)
 #pragma unroll
-            for (int j = 0; j < HERD_SKINNY_NT; j++)
+            for (int j = 0; j < NT; j++)
 #pragma unroll
-                for (int c = 0; c < 4; c++) red[warp][(i * HERD_SKINNY_NT + j) * 4 + c][lane] = acc[i][j][c];
+                for (int c = 0; c < 4; c++) red[warp][(i * NT + j) * 4 + c][lane] = acc[i][j][c];
         __syncthreads();
         const int tile_count = w_up ? 1 : HERD_SKINNY_MT;
-        for (int v = threadIdx.x; v < tile_count * HERD_SKINNY_NT * 4 * 32; v += blockDim.x) {
-            const int slot = v >> 5, l = v & 31, c = slot & 3, j = (slot >> 2) % HERD_SKINNY_NT, i = (slot >> 2) / HERD_SKINNY_NT;
+        for (int v = threadIdx.x; v < tile_count * NT * 4 * 32; v += blockDim.x) {
+            const int slot = v >> 5, l = v & 31, c = slot & 3, j = (slot >> 2) % NT, i = (slot >> 2) / NT;
             const int n = n0 + 16 * i + (l >> 2) + 8 * (c >> 1), r = j0 + 8 * j + 2 * (l & 3) + (c & 1);
             if (n < n_total && r < m) {
                 float sum = 0.0f;
@@ -430,7 +431,7 @@ __device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const f
                 if (scales) sum *= scales[n];
                 if (w_up) {
                     float up = 0.0f;
-                    for (int wi = 0; wi < HERD_SKINNY_WARPS; wi++) up += red[wi][slot + HERD_SKINNY_NT * 4][l];
+                    for (int wi = 0; wi < HERD_SKINNY_WARPS; wi++) up += red[wi][slot + NT * 4][l];
                     if (scales_up) up *= scales_up[n];
                     sum = sum / (1.0f + expf(-sum)) * up;
                 }
@@ -447,17 +448,24 @@ __device__ __forceinline__ unsigned herd_fp8_unbias2(int bias) {
     return one | (one << 16);
 }
 
-// Dense: grid ceil(N / 32); 256 threads. k a multiple of 32 (BF16) or 64 (FP8); xa from herd_mma_split
-// (FP8: in fp8_order).
+// Dense: grid (ceil(N / 32), ceil(m / 32)): one pass of 32 activation rows per block, the passes side by
+// side (their weight reads overlap in L2) rather than one after another; 256 threads. k a multiple of 32
+// (BF16) or 64 (FP8); xa from herd_mma_split (FP8: in fp8_order).
+// Dense passes hold 4 B tiles (32 rows): fewer passes re-reading the weight than the experts' 2 (their
+// slots per expert are few).
+#define HERD_SKINNY_DENSE_NT 4
+#define HERD_SKINNY_PASS (8 * HERD_SKINNY_DENSE_NT)
 HERD_KERNEL void __launch_bounds__(256) herd_skinny_bf16(const unsigned char *w, const unsigned short *xa, float *y, int n, int k, int m,
                                                          int ldy, int terms) {
-    herd_skinny_tile<false>(w, (const float *)0, (const unsigned char *)0, (const float *)0, 0u, xa, (long)m * k, y, n, k, m, ldy,
-                            blockIdx.x * HERD_SKINNY_ROWS, terms);
+    const int j0 = blockIdx.y * HERD_SKINNY_PASS;
+    herd_skinny_tile<false, HERD_SKINNY_DENSE_NT>(w, (const float *)0, (const unsigned char *)0, (const float *)0, 0u, xa, (long)m * k, y, n, k, m, ldy,
+                            blockIdx.x * HERD_SKINNY_ROWS, terms, j0, j0 + HERD_SKINNY_PASS);
 }
 HERD_KERNEL void __launch_bounds__(256) herd_skinny_fp8(const unsigned char *w, const float *scales, const unsigned short *xa, float *y, int n,
                                                         int k, int m, int ldy, int bias, int terms) {
-    herd_skinny_tile<true>(w, scales, (const unsigned char *)0, (const float *)0, herd_fp8_unbias2(bias), xa, (long)m * k, y, n, k, m, ldy,
-                           blockIdx.x * HERD_SKINNY_ROWS, terms);
+    const int j0 = blockIdx.y * HERD_SKINNY_PASS;
+    herd_skinny_tile<true, HERD_SKINNY_DENSE_NT>(w, scales, (const unsigned char *)0, (const float *)0, herd_fp8_unbias2(bias), xa, (long)m * k, y, n, k, m, ldy,
+                           blockIdx.x * HERD_SKINNY_ROWS, terms, j0, j0 + HERD_SKINNY_PASS);
 }
 // Grouped by expert: the slots of expert e = blockIdx.y (rows offsets[e] .. offsets[e + 1] of xa, whose
 // terms are `slots` rows apart). With up_weights, gate and up together (silu(gate) * up out; 16 rows per
@@ -470,7 +478,7 @@ __device__ __forceinline__ void herd_moe_skinny(const unsigned long long *weight
     if (count == 0) return;
     const unsigned char *w = (const unsigned char *)weights[e];
     const unsigned char *up = up_weights ? (const unsigned char *)up_weights[e] : (const unsigned char *)0;
-    herd_skinny_tile<FP8>(w, FP8 ? (const float *)(w + scales_offset) : (const float *)0, up,
+    herd_skinny_tile<FP8, HERD_SKINNY_NT>(w, FP8 ? (const float *)(w + scales_offset) : (const float *)0, up,
                           FP8 && up ? (const float *)(up + scales_offset) : (const float *)0, FP8 ? herd_fp8_unbias2(bias) : 0u,
                           xa + (long)first * k, (long)slots * k, y + (long)first * ldy, n, k, count, ldy,
                           blockIdx.x * (up ? 16 : HERD_SKINNY_ROWS), terms);
