@@ -40,7 +40,7 @@ extension GPUBackend {
     static let mmaKernelNames = ["herd_mma_bf16", "herd_mma_fp8", "herd_moe_mma_bf16", "herd_moe_mma_fp8", "herd_mma_split",
                                  "herd_mma_bf16_splitk", "herd_mma_fp8_splitk", "herd_mma_reduce", "herd_fp8_widen",
                                  "herd_scale_columns", "herd_skinny_bf16", "herd_skinny_fp8", "herd_moe_skinny_bf16",
-                                 "herd_moe_skinny_fp8", "herd_term_reduce"]
+                                 "herd_moe_skinny_fp8", "herd_moe_skinny_bf16_terms", "herd_term_reduce"]
 
     /// Products of at most this many rows take the decode path (activations split once, k split over blocks).
     static let splitKRows = 256
@@ -95,7 +95,8 @@ extension GPUBackend {
                    [.ptr(weights), .ptr(upWeights), .u64(UInt64(scalesOffset)), .ptr(offsets.data), .ptr(split.data), .i32(slots), .ptr(y.data),
                     .i32(n), .i32(k), .i32(y.rowLength), .i32(driver.fp8Encoding.exponentBias), .i32(terms)])
         } else {
-            launch("herd_moe_skinny_bf16", grid: grid, block: 256,
+            // Two or three activation terms: the build held to 3 blocks per multiprocessor (herd_mma.cu says why).
+            launch(terms > 1 ? "herd_moe_skinny_bf16_terms" : "herd_moe_skinny_bf16", grid: grid, block: 256,
                    [.ptr(weights), .ptr(upWeights), .ptr(offsets.data), .ptr(split.data), .i32(slots), .ptr(y.data), .i32(n), .i32(k),
                     .i32(y.rowLength), .i32(terms)])
         }

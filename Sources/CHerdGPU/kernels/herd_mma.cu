@@ -483,9 +483,18 @@ __device__ __forceinline__ void herd_moe_skinny(const unsigned long long *weight
                           xa + (long)first * k, (long)slots * k, y + (long)first * ldy, n, k, count, ldy,
                           blockIdx.x * (up ? 16 : HERD_SKINNY_ROWS), terms);
 }
+// BF16 experts, two builds: one term (BF16 activations) as the others; two or three terms at 3 blocks per
+// multiprocessor (at most 80 registers): 85 registers gave 2 (ncu: 49 -> 63% of DRAM throughput,
+// decode-64 25.2 -> 21.9 ms on an H100), while one term measured slower that way (17.5 -> 20.2 ms), as did
+// the FP8 and dense variants (their widening and wider passes need the registers).
 HERD_KERNEL void __launch_bounds__(256) herd_moe_skinny_bf16(const unsigned long long *weights, const unsigned long long *up_weights,
                                                              const int *offsets, const unsigned short *xa, int slots, float *y, int n, int k,
                                                              int ldy, int terms) {
+    herd_moe_skinny<false>(weights, up_weights, 0, 0, offsets, xa, slots, y, n, k, ldy, terms);
+}
+HERD_KERNEL void __launch_bounds__(256, 3) herd_moe_skinny_bf16_terms(const unsigned long long *weights, const unsigned long long *up_weights,
+                                                                     const int *offsets, const unsigned short *xa, int slots, float *y, int n,
+                                                                     int k, int ldy, int terms) {
     herd_moe_skinny<false>(weights, up_weights, 0, 0, offsets, xa, slots, y, n, k, ldy, terms);
 }
 HERD_KERNEL void __launch_bounds__(256) herd_moe_skinny_fp8(const unsigned long long *weights, const unsigned long long *up_weights,
