@@ -278,8 +278,8 @@ HERD_KERNEL void herd_mma_reduce(const float *partial, const float *scales, floa
 
 // Decode-sized products on the tensor cores ("skinny" mma): a few activation rows against a weight that
 // must stream once at memory speed. Each block owns 32 weight rows (two m16 A tiles per warp) and a pass
-// of up to 8 NT activation rows (NT n8 B tiles); its 8 warps take interleaved 16-byte k chunks and their sums are added
-// in warp order at the end (deterministic). No shared-memory staging: inside one m16n8k16 step the order of
+// of up to 8 NT activation rows (NT n8 B tiles); its 8 warps take interleaved 16-byte k chunks and their
+// sums are added in warp order at the end (deterministic). No shared-memory staging: inside one m16n8k16 step the order of
 // k does not matter as long as A and B agree, so a thread's 16 contiguous bytes of a weight row feed its
 // own A fragment slots directly, and it reads the activations at the same k. Against the 4-rows-per-warp
 // CUDA-core GEMV this takes the FMAs (and FP8's software decode pressure on registers) off the ALUs and
@@ -296,7 +296,7 @@ HERD_KERNEL void herd_mma_reduce(const float *partial, const float *scales, floa
 // both read each activation chunk once, and the block writes silu(gate) * up (herd_swiglu's arithmetic).
 #define HERD_SKINNY_WARPS 8
 #define HERD_SKINNY_MT 2
-#define HERD_SKINNY_NT 2
+#define HERD_SKINNY_NT 2  // B tiles per pass of the expert kernels (dense ones: HERD_SKINNY_DENSE_NT)
 #define HERD_SKINNY_ROWS (16 * HERD_SKINNY_MT)
 
 // FP8 E4M3 to BF16, exactly, two at a time: each byte's exponent and mantissa go to the top of a BF16's,
