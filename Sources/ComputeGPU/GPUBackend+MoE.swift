@@ -70,7 +70,7 @@ extension GPUBackend {
         if rows > Self.splitKRows, usesTensorCores(e.dtype, k: e.hidden, ldx: e.hidden), usesTensorCores(e.dtype, k: e.width, ldx: e.width),
            useVendorBLAS, let blas {
             vendorExperts(e, blas: blas, workspace: w, slots: slots, rows: rows)
-        } else if rows <= 64, slots >= 2 * e.count, usesSkinny(e.dtype, k: e.hidden), usesSkinny(e.dtype, k: e.width) {
+        } else if rows <= 64, slots >= skinnyExpertSlots * e.count, usesSkinny(e.dtype, k: e.hidden), usesSkinny(e.dtype, k: e.width) {
             // Decode steps with a couple of slots per expert or more (a single slot streams faster on the GEMV).
             skinnyExperts(e, workspace: w, slots: slots)
         } else {

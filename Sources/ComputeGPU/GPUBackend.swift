@@ -65,6 +65,9 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// tensor cores through herd_skinny_* (GPUBackend+MMA.swift); HERD_SKINNY=0 keeps the CUDA-core GEMV
     /// and the split-k path instead (for comparisons).
     public var useSkinnyMMA = ProcessInfo.processInfo.environment["HERD_SKINNY"] != "0"
+    /// Slots per expert (on average) from which routed experts take herd_moe_skinny_* (GPUBackend+MoE.swift);
+    /// HERD_SKINNY_EXPERT_SLOTS=N for comparisons.
+    public var skinnyExpertSlots = ProcessInfo.processInfo.environment["HERD_SKINNY_EXPERT_SLOTS"].flatMap { Int($0) } ?? 2
     /// Row counts of dense products that take herd_skinny_*, for both weight types, instead of the measured
     /// defaults (`skinnyDenseRows(for:)`, GPUBackend+MMA.swift); HERD_SKINNY_DENSE=LO-HI sets it.
     public var skinnyDenseRowsOverride: ClosedRange<Int>? = {
