@@ -4,7 +4,8 @@ extension GPUBackend {
     /// herd_attention_gqa.cu, every vendor: the CUDA-core tile kernel and the decode kernels (one per group size).
     static let gqaAttentionKernelNames = ["herd_attention_gqa"] + (1...maximumDecodeGroup).map { "herd_attention_gqa_decode\($0)" }
     /// herd_attention_gqa.cu, CUDA only (mma.sync; looked up on CUDA as `mmaKernelNames` is).
-    static let gqaTensorCoreKernelNames = ["herd_attention_gqa_mma", "herd_attention_gqa_mma_tf32"]
+    static let gqaTensorCoreKernelNames = ["herd_attention_gqa_mma", "herd_attention_gqa_mma_tf32", "herd_attention_gqa_mma2",
+                                           "herd_attention_gqa_mma2_tf32"]
     /// Largest group (query heads per KV head) with a decode kernel.
     static let maximumDecodeGroup = 8
     /// Query vectors (rows x group) per tensor-core tile: 4 warps of 16.
@@ -94,7 +95,9 @@ extension GPUBackend {
                inputs + [.ptr(staged[2]), .ptr(out.data), .i32(heads), .i32(kvHeads), .i32(headDim), .f32(scale), .i32(queries.rowLength),
                          .i32(out.rowLength), .i32(keys.rowLength)])
         // 3xTF32 (near f32) unless the activations are BF16 anyway (--tensor-core-activations bf16): plain TF32.
-        let tensorKernel = tensorCoreActivations == .bf16 ? "herd_attention_gqa_mma_tf32" : "herd_attention_gqa_mma"
+        // tensorCoreAttentionV2 (the default; HERD_TC_ATTENTION_V2=0: the first version): the same tiles and arguments.
+        let tensorBase = tensorCoreAttentionV2 ? "herd_attention_gqa_mma2" : "herd_attention_gqa_mma"
+        let tensorKernel = tensorCoreActivations == .bf16 ? tensorBase + "_tf32" : tensorBase
         launch(tensorKernel, grid: (plan.tensorTiles.count / 2, kvHeads), block: 128,
                inputs + [.ptr(staged[3]), .ptr(out.data), .i32(heads), .i32(kvHeads), .f32(scale), .i32(queries.rowLength),
                          .i32(out.rowLength), .i32(keys.rowLength)])

@@ -57,6 +57,11 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// Prefill tiles of grouped-query steps on the tensor cores (herd_attention_gqa_mma, NVIDIA sm_80+);
     /// HERD_TC_ATTENTION=0 keeps the CUDA-core tiles.
     public var tensorCoreAttention = ProcessInfo.processInfo.environment["HERD_TC_ATTENTION"] != "0"
+    /// The tensor-core prefill tiles through herd_attention_gqa_mma2 / _mma2_tf32 (K and V split once per block
+    /// into fragment-ordered shared tiles, 16-key steps, the next step's gather in flight; H100: prefill 2048
+    /// 81.3 -> 75.0 ms) instead of herd_attention_gqa_mma; HERD_TC_ATTENTION_V2=0 runs the first version
+    /// (kept as the comparison baseline and checked beside it).
+    public var tensorCoreAttentionV2 = ProcessInfo.processInfo.environment["HERD_TC_ATTENTION_V2"] != "0"
     /// cuBLASLt for large BF16 products (GPUBackend+MMA.swift), when the library loads; why not otherwise.
     var blas: CUBLASLt?
     /// false runs Herd's own kernels where cuBLASLt would (checks compare both).

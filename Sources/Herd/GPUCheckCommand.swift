@@ -415,19 +415,26 @@ struct GPUCheck: ParsableCommand {
                 (gpu.gqaAttentionMinimumBlocks, gpu.tensorCoreAttention) = (0, true)
                 let plan = gpu.gqaAttentionPlan(batch: batch, heads: heads, kvHeads: kvHeads, headDim: dim, kvRowLength: kvHeads * dim)
                 var outs: [[Float]] = []
-                // CPU, GPU 3xTF32 (the default), GPU plain TF32 (what --tensor-core-activations bf16 runs).
-                for (b, activations) in [(cpu as any ComputeBackend, TensorCoreActivations.f32), (gpu, .f32), (gpu, .bf16)] {
+                // CPU, GPU 3xTF32 and plain TF32 (what --tensor-core-activations bf16 runs) through the first kernels
+                // (HERD_TC_ATTENTION_V2=0), then both through the v2 kernels (herd_attention_gqa_mma2, the default).
+                let v2Choice = gpu.tensorCoreAttentionV2
+                for (b, activations, v2) in [(cpu as any ComputeBackend, TensorCoreActivations.f32, false), (gpu, .f32, false), (gpu, .bf16, false),
+                                             (gpu, .f32, true), (gpu, .bf16, true)] {
                     gpu.tensorCoreActivations = activations
+                    gpu.tensorCoreAttentionV2 = v2
                     let cache = KVCache(keys: [load(b, k, [slots, kvHeads * dim])], values: [load(b, v, [slots, kvHeads * dim])], slotCount: slots)
                     let qt = load(b, q, [batchRows.count, heads * dim]), ot = b.zeros([batchRows.count, heads * dim])
                     b.attention(queries: qt, cache: cache, layer: 0, batch: batch, heads: heads, kvHeads: kvHeads, headDim: dim, scale: 0.25, into: ot)
                     outs.append(b.read(ot, rows: batchRows.count))
                 }
                 gpu.tensorCoreActivations = .f32
+                gpu.tensorCoreAttentionV2 = v2Choice
                 (gpu.gqaAttentionMinimumBlocks, gpu.tensorCoreAttention) = (256, choice)
                 compare("tensor-core prefill attention, GQA \(heads):\(kvHeads) (300 + 600 tokens, chunk starts)", outs[1], outs[0], tolerance: 1e-4)
                 // TF32 keeps 11 significant bits: ~5e-4 relative per product, as BF16 attention would with 8.
                 compare("tensor-core prefill attention, plain TF32 for BF16 activations, GQA \(heads):\(kvHeads)", outs[2], outs[0], tolerance: 5e-3)
+                compare("tensor-core prefill attention v2, GQA \(heads):\(kvHeads)", outs[3], outs[0], tolerance: 1e-4)
+                compare("tensor-core prefill attention v2, plain TF32 for BF16 activations, GQA \(heads):\(kvHeads)", outs[4], outs[0], tolerance: 5e-3)
                 let kernels = plan?.kernels.joined(separator: ", ") ?? "no grouped-query plan"
                 print("     kernels: \(kernels)")
                 if plan.map({ $0.tensorTiles.isEmpty || !$0.coreTiles.isEmpty || !$0.decodeRows.isEmpty }) ?? true {

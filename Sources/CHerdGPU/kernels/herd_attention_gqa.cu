@@ -520,4 +520,290 @@ HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma_tf32(const float 
                                                                    int kv_heads, float scale, int ldq, int ldo, int kv_width) {
     herd_gqat_tiles<false>(q, kc, vc, slots, row_info, tiles, out, heads, kv_heads, scale, ldq, ldo, kv_width);
 }
+// v2 of the tiles above (HERD_TC_ATTENTION_V2=1 picks herd_attention_gqa_mma2 / _mma2_tf32; same tiles, arguments,
+// fragments, softmax and results up to the online softmax's rounding): the splitting moves out of the mma loops.
+// - K and V are split once per block, not once per warp and use: a step of HERD_GQAT2_KEYS = 16 keys is gathered
+//   (cp.async, f32) into a staging tile, then the block splits it into tiles laid out as the B fragments, one
+//   vector per (key or dimension tile, k step, lane): {b0 big, b1 big, b0 small, b1 small} (3xTF32; plain TF32:
+//   {b0, b1}). A lane's fragment is then one 16-byte (8-byte) load, a warp's 512 (256) consecutive bytes.
+//   Static shared memory: 16 + 16 KB split tiles + 16 KB staging = 48 KB (3xTF32), the static limit, hence
+//   16-key steps (32 keys of split K and V alone would take 64 KB).
+// - The next step's gather is issued (cp.async) before this step's products and lands while they run.
+// - Q is split once, into big and small registers (3xTF32: 128 registers for Q, 64 for O).
+// Staging: K rows then V rows, 128 floats each, 16-byte chunk d4 of key j at chunk d4 ^ (j & 7) (the splitting
+// pass reads 32 distinct banks for K and V alike).
+#define HERD_GQAT2_KEYS 16
+
+// herd_gqat_split with the rounding as integer operations: (bits + 2^12) & ~(2^13 - 1) is cvt.rna.tf32.f32 (to nearest,
+// ties away from zero, a carry into the exponent included) for every finite x, in 2 instructions where ptxas gives
+// cvt.rna 4 (it keeps infinities and NaNs). Q, K, V and P are finite.
+__device__ __forceinline__ unsigned herd_gqat2_tf32(float x) { return (__float_as_uint(x) + 0x1000u) & 0xffffe000u; }
+template <bool EXACT>
+__device__ __forceinline__ void herd_gqat2_split(float x, unsigned &big, unsigned &small) {
+    big = herd_gqat2_tf32(x);
+    small = EXACT ? herd_gqat2_tf32(x - __uint_as_float(big)) : 0u;
+}
+
+__device__ __forceinline__ void herd_gqat2_copy16(float *dst, const float *src, bool valid) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+    (void)dst; (void)src; (void)valid;
+#else
+    unsigned s;
+    asm("{ .reg .u64 p; cvta.to.shared.u64 p, %1; cvt.u32.u64 %0, p; }\n" : "=r"(s) : "l"(dst));
+    // src-size 0: 16 zero bytes, nothing read
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0) : "memory");
+#endif
+}
+
+__device__ __forceinline__ void herd_gqat2_commit() {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void herd_gqat2_wait() {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+#endif
+}
+
+// Gathers keys j0 .. j0 + n (n <= 16) of KV head kvh into the staging tile; zeros past n (finite, masked later).
+// slot: lane k (and k + 16) holds the slot of key j0 + k (loaded a step ahead: no global load to wait for here).
+// Every lane of the block calls it.
+__device__ __forceinline__ void herd_gqat2_gather(float *stage, const float *kc, const float *vc, int slot, int n, int kvh,
+                                                  int kv_width, int warp, int lane) {
+#pragma unroll
+    for (int i = 0; i < HERD_GQAT2_KEYS / 4; i++) {
+        const int j = 4 * i + warp;  // key; d4 = lane
+        const int sj = __shfl_sync(0xffffffffu, slot, j, 32);
+        const bool valid = j < n;
+        const long row = valid ? (long)sj * kv_width + (long)kvh * 128 + 4 * lane : 0;
+        float *at = stage + j * 128 + 4 * (lane ^ (4 * (i & 1) + warp));  // j & 7 = 4 (i & 1) + warp
+        herd_gqat2_copy16(at, kc + row, valid);
+        herd_gqat2_copy16(at + HERD_GQAT2_KEYS * 128, vc + row, valid);
+    }
+    herd_gqat2_commit();
+}
+
+// The slot of key j0 + lane % 16 for herd_gqat2_gather (0 past hi).
+__device__ __forceinline__ int herd_gqat2_slot(const int *list, int j0, int hi, int lane) {
+    const int j = j0 + (lane & 15);
+    return j < hi ? list[j] : 0;
+}
+
+template <bool EXACT>
+__device__ __forceinline__ void herd_gqat2_store(unsigned *dst, float x0, float x1) {
+    unsigned b0, s0, b1, s1;
+    herd_gqat2_split<EXACT>(x0, b0, s0);
+    herd_gqat2_split<EXACT>(x1, b1, s1);
+    if (EXACT) *(uint4 *)dst = make_uint4(b0, b1, s0, s1);
+    else *(uint2 *)dst = make_uint2(b0, b1);
+}
+
+template <bool EXACT>
+__device__ __forceinline__ void herd_gqat2_tiles(const float *q, const float *kc, const float *vc, const int *slots, const int *row_info,
+                                                 const int *tiles, float *out, int heads, int kv_heads, float scale, int ldq, int ldo,
+                                                 int kv_width) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+    (void)q; (void)kc; (void)vc; (void)slots; (void)row_info; (void)tiles; (void)out; (void)heads; (void)kv_heads;
+    (void)scale; (void)ldq; (void)ldo; (void)kv_width;
+#else
+    constexpr int W = EXACT ? 4 : 2;  // words per fragment vector
+    constexpr int NT = HERD_GQAT2_KEYS / 8;  // key tiles per step
+    // s_k: [key tile nt][k step ks][lane][W], b0 = K[8 nt + g][8 ks + c], b1 = K[..][8 ks + c + 4];
+    // s_v: [key tile ks][dimension tile dt][lane][W], b0 = V[8 ks + 2c][8 dt + g], b1 = V[8 ks + 2c + 1][8 dt + g].
+    __shared__ __align__(16) unsigned s_k[NT * 16 * 32 * W];
+    __shared__ __align__(16) unsigned s_v[NT * 16 * 32 * W];
+    __shared__ __align__(16) float s_stage[2 * HERD_GQAT2_KEYS * 128];
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5, g = lane >> 2, c = lane & 3;
+    const int kvh = blockIdx.y, group = heads / kv_heads;
+    const int first = tiles[2 * blockIdx.x], rows = tiles[2 * blockIdx.x + 1], nqv = rows * group;
+    const int *list = slots + row_info[3 * first];
+    int lo = row_info[3 * first + 1], hi = row_info[3 * first + 2];
+    for (int r = 1; r < rows; r++) {
+        lo = min(lo, row_info[3 * (first + r) + 1]);
+        hi = max(hi, row_info[3 * (first + r) + 2]);
+    }
+    // The first step's gather runs while Q loads.
+    if (lo < hi)
+        herd_gqat2_gather(s_stage, kc, vc, herd_gqat2_slot(list, lo, hi, lane), min(hi - lo, HERD_GQAT2_KEYS), kvh, kv_width, warp, lane);
+    int next_slot = herd_gqat2_slot(list, lo + HERD_GQAT2_KEYS, hi, lane);  // the second step's
+    int vstart[2], vend[2], wlo = 0x7fffffff, whi = 0;
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+        const int v = warp * 16 + g + 8 * e;
+        vstart[e] = 0;
+        vend[e] = 0;
+        if (v < nqv) {
+            const int *info = row_info + 3 * (first + v / group);
+            vstart[e] = info[1];
+            vend[e] = info[2];
+            wlo = min(wlo, vstart[e]);
+            whi = max(whi, vend[e]);
+        }
+    }
+    for (int off = 1; off < 32; off <<= 1) {
+        wlo = min(wlo, __shfl_xor_sync(0xffffffffu, wlo, off, 32));
+        whi = max(whi, __shfl_xor_sync(0xffffffffu, whi, off, 32));
+    }
+    // Q as A fragments, split once (plain TF32: qs stays unused). qrow: this lane's two vectors (C rows g, g + 8).
+    const float *qrow[2];
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+        const int v = warp * 16 + g + 8 * e;
+        qrow[e] = v < nqv ? q + (long)(first + v / group) * ldq + (long)(kvh * group + v % group) * 128 : nullptr;
+    }
+    unsigned qb[16][4], qs[16][4];
+#pragma unroll
+    for (int ks = 0; ks < 16; ks++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const float *qr = qrow[e & 1];
+            const float x = qr != nullptr ? qr[8 * ks + c + 4 * (e >> 1)] : 0.0f;
+            herd_gqat2_split<EXACT>(x, qb[ks][e], qs[ks][e]);
+        }
+    float o[16][4];
+#pragma unroll
+    for (int dt = 0; dt < 16; dt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) o[dt][e] = 0.0f;
+    float m[2] = {HERD_NEG_INF, HERD_NEG_INF}, l[2] = {0.0f, 0.0f};
+    for (int j0 = lo; j0 < hi; j0 += HERD_GQAT2_KEYS) {
+        const int n = hi - j0 < HERD_GQAT2_KEYS ? hi - j0 : HERD_GQAT2_KEYS;
+        herd_gqat2_wait();
+        __syncthreads();  // this step's staging has landed (every thread's copies); the last step's products are done
+        // Split the staging tile into the fragment tiles: vector i = 128 r + 32 warp + lane, i / 32 = 4 r + warp:
+        // K (nt, ks) = (r / 4, 4 (r % 4) + warp), key 8 nt + g, dimensions 8 ks + c (+ 4) in chunks 2 ks (+ 1), at
+        // chunk 2 ks ^ g = 8 (r % 4) + (2 warp ^ g); V (ks, dt) = (r / 4, 4 (r % 4) + warp), keys 8 ks + 2c (+ 1),
+        // dimension 8 dt + g in chunk 2 dt + g / 4, at chunk 8 (r % 4) + ((2 warp + g / 4) ^ (2c (+ 1))). The
+        // bases below and constant offsets (nothing per r for the compiler to keep in registers).
+        {
+            const float *k0 = s_stage + g * 128 + 4 * ((2 * warp) ^ g) + c, *k1 = s_stage + g * 128 + 4 * ((2 * warp + 1) ^ g) + c;
+            const float *vs = s_stage + HERD_GQAT2_KEYS * 128 + (g & 3);
+            const float *v0 = vs + 2 * c * 128 + 4 * ((2 * warp + (g >> 2)) ^ (2 * c));
+            const float *v1 = vs + (2 * c + 1) * 128 + 4 * ((2 * warp + (g >> 2)) ^ (2 * c + 1));
+            unsigned *dk = s_k + (32 * warp + lane) * W, *dv = s_v + (32 * warp + lane) * W;
+#pragma unroll
+            for (int r = 0; r < NT * 16 / 4; r++) {
+                const int at = (r >> 2) * 1024 + (r & 3) * 32;
+                herd_gqat2_store<EXACT>(dk + 128 * W * r, k0[at], k1[at]);
+                herd_gqat2_store<EXACT>(dv + 128 * W * r, v0[at], v1[at]);
+            }
+        }
+        __syncthreads();  // the fragment tiles are ready and the staging tile is free
+        if (j0 + HERD_GQAT2_KEYS < hi) {  // the next step's gather, and the slots of the one after
+            herd_gqat2_gather(s_stage, kc, vc, next_slot, min(hi - j0 - HERD_GQAT2_KEYS, HERD_GQAT2_KEYS), kvh, kv_width, warp, lane);
+            next_slot = herd_gqat2_slot(list, j0 + 2 * HERD_GQAT2_KEYS, hi, lane);
+        }
+        if (j0 < whi && j0 + n > wlo) {  // some key of the step is in some context of this warp (same in every lane)
+            // S = Q K^T in two accumulators per key tile (even and odd k steps): 2 NT independent mma chains, not NT.
+            float s[NT][4], s1[NT][4];
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) s[nt][e] = s1[nt][e] = 0.0f;
+#pragma unroll
+            for (int ks = 0; ks < 16; ks++)
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++) {
+                    const unsigned *kp = s_k + ((nt * 16 + ks) * 32 + lane) * W;
+                    unsigned bb[2], bs[2] = {0u, 0u};
+                    if (EXACT) {
+                        const uint4 kb = *(const uint4 *)kp;
+                        bb[0] = kb.x, bb[1] = kb.y, bs[0] = kb.z, bs[1] = kb.w;
+                    } else {
+                        const uint2 kb = *(const uint2 *)kp;
+                        bb[0] = kb.x, bb[1] = kb.y;
+                    }
+                    herd_gqat_mma3<EXACT>(ks & 1 ? s1[nt] : s[nt], qb[ks], qs[ks], bb, bs);
+                }
+            float tmax[2] = {HERD_NEG_INF, HERD_NEG_INF};
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const int row = e >> 1, j = j0 + 8 * nt + 2 * c + (e & 1);
+                    const float v = j >= vstart[row] && j < vend[row] ? (s[nt][e] + s1[nt][e]) * scale : HERD_NEG_INF;
+                    s[nt][e] = v;
+                    tmax[row] = fmaxf(tmax[row], v);
+                }
+            float corr[2], base[2];
+#pragma unroll
+            for (int row = 0; row < 2; row++) {
+                tmax[row] = fmaxf(tmax[row], __shfl_xor_sync(0xffffffffu, tmax[row], 1, 32));
+                tmax[row] = fmaxf(tmax[row], __shfl_xor_sync(0xffffffffu, tmax[row], 2, 32));
+                const float mn = fmaxf(m[row], tmax[row]);
+                base[row] = mn == HERD_NEG_INF ? 0.0f : mn;
+                corr[row] = expf(m[row] - base[row]);
+                m[row] = mn;
+            }
+            float psum[2] = {0.0f, 0.0f};
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    const float p = expf(s[nt][e] - base[e >> 1]);
+                    s[nt][e] = p;
+                    psum[e >> 1] += p;
+                }
+#pragma unroll
+            for (int row = 0; row < 2; row++) l[row] = l[row] * corr[row] + psum[row];
+            if (__any_sync(0xffffffffu, corr[0] != 1.0f || corr[1] != 1.0f)) {  // some row of the warp has a new maximum
+#pragma unroll
+                for (int dt = 0; dt < 16; dt++) {
+                    o[dt][0] *= corr[0];
+                    o[dt][1] *= corr[0];
+                    o[dt][2] *= corr[1];
+                    o[dt][3] *= corr[1];
+                }
+            }
+#pragma unroll
+            for (int ks = 0; ks < NT; ks++) {
+                unsigned ab[4], as[4];
+                herd_gqat2_split<EXACT>(s[ks][0], ab[0], as[0]);
+                herd_gqat2_split<EXACT>(s[ks][2], ab[1], as[1]);
+                herd_gqat2_split<EXACT>(s[ks][1], ab[2], as[2]);
+                herd_gqat2_split<EXACT>(s[ks][3], ab[3], as[3]);
+#pragma unroll
+                for (int dt = 0; dt < 16; dt++) {
+                    const unsigned *vp = s_v + ((ks * 16 + dt) * 32 + lane) * W;
+                    unsigned bb[2], bs[2] = {0u, 0u};
+                    if (EXACT) {
+                        const uint4 vb = *(const uint4 *)vp;
+                        bb[0] = vb.x, bb[1] = vb.y, bs[0] = vb.z, bs[1] = vb.w;
+                    } else {
+                        const uint2 vb = *(const uint2 *)vp;
+                        bb[0] = vb.x, bb[1] = vb.y;
+                    }
+                    herd_gqat_mma3<EXACT>(o[dt], ab, as, bb, bs);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int row = 0; row < 2; row++) {
+        l[row] += __shfl_xor_sync(0xffffffffu, l[row], 1, 32);
+        l[row] += __shfl_xor_sync(0xffffffffu, l[row], 2, 32);
+        const int v = warp * 16 + g + 8 * row;
+        if (v < nqv) {
+            float *dst = out + (long)(first + v / group) * ldo + (long)(kvh * group + v % group) * 128 + 2 * c;
+#pragma unroll
+            for (int dt = 0; dt < 16; dt++) {
+                dst[8 * dt] = l[row] > 0 ? o[dt][2 * row] / l[row] : 0.0f;
+                dst[8 * dt + 1] = l[row] > 0 ? o[dt][2 * row + 1] / l[row] : 0.0f;
+            }
+        }
+    }
+#endif
+}
+HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma2(const float *q, const float *kc, const float *vc, const int *slots,
+                                                               const int *row_info, const int *tiles, float *out, int heads,
+                                                               int kv_heads, float scale, int ldq, int ldo, int kv_width) {
+    herd_gqat2_tiles<true>(q, kc, vc, slots, row_info, tiles, out, heads, kv_heads, scale, ldq, ldo, kv_width);
+}
+HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma2_tf32(const float *q, const float *kc, const float *vc, const int *slots,
+                                                                    const int *row_info, const int *tiles, float *out, int heads,
+                                                                    int kv_heads, float scale, int ldq, int ldo, int kv_width) {
+    herd_gqat2_tiles<false>(q, kc, vc, slots, row_info, tiles, out, heads, kv_heads, scale, ldq, ldo, kv_width);
+}
 #endif  // HERD_CUDA
