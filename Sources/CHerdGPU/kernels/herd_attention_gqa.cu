@@ -520,7 +520,7 @@ HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma_tf32(const float 
                                                                    int kv_heads, float scale, int ldq, int ldo, int kv_width) {
     herd_gqat_tiles<false>(q, kc, vc, slots, row_info, tiles, out, heads, kv_heads, scale, ldq, ldo, kv_width);
 }
-// v2 of the tiles above (HERD_TC_ATTENTION_V2=1 picks herd_attention_gqa_mma2 / _mma2_tf32; same tiles, arguments,
+// v2 of the tiles above (the default; HERD_TC_ATTENTION_V2=0 picks the first; same tiles, arguments,
 // fragments, softmax and results up to the online softmax's rounding): the splitting moves out of the mma loops.
 // - K and V are split once per block, not once per warp and use: a step of HERD_GQAT2_KEYS = 16 keys is gathered
 //   (cp.async, f32) into a staging tile, then the block splits it into tiles laid out as the B fragments, one
