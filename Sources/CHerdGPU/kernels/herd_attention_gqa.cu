@@ -339,29 +339,22 @@ __device__ __forceinline__ void herd_gqat_mma3(float *d, const unsigned *a_big, 
     herd_gqat_mma(d, a_big, b_big[0], b_big[1]);
 }
 
-template <bool EXACT>
-__device__ __forceinline__ void herd_gqat_tiles(const float *q, const float *kc, const float *vc, const int *slots, const int *row_info,
-                                                const int *tiles, float *out, int heads, int kv_heads, float scale, int ldq, int ldo,
-                                                int kv_width) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
-    (void)q; (void)kc; (void)vc; (void)slots; (void)row_info; (void)tiles; (void)out; (void)heads; (void)kv_heads;
-    (void)scale; (void)ldq; (void)ldo; (void)kv_width;
-#else
-    __shared__ __align__(16) float s_k[HERD_GQAT_KEYS * HERD_GQAT_LD];
-    __shared__ __align__(16) float s_v[HERD_GQAT_KEYS * HERD_GQAT_LD];
-    const int t = threadIdx.x, lane = t & 31, warp = t >> 5, g = lane >> 2, c = lane & 3;
-    const int kvh = blockIdx.y, group = heads / kv_heads;
-    const int first = tiles[2 * blockIdx.x], rows = tiles[2 * blockIdx.x + 1], nqv = rows * group;
-    const int *list = slots + row_info[3 * first];
-    // The keys any row of the tile reads.
-    int lo = row_info[3 * first + 1], hi = row_info[3 * first + 2];
+// Shared by both tensor-core versions below. The keys any row of the tile (rows from `first`) reads.
+__device__ __forceinline__ void herd_gqat_tile_keys(const int *row_info, int first, int rows, int &lo, int &hi) {
+    lo = row_info[3 * first + 1];
+    hi = row_info[3 * first + 2];
     for (int r = 1; r < rows; r++) {
         lo = min(lo, row_info[3 * (first + r) + 1]);
         hi = max(hi, row_info[3 * (first + r) + 2]);
     }
-    // This lane's two query vectors (C rows g and g + 8 of the warp's 16): their contexts [start, end); the
-    // tile's padding vectors have none. wlo, whi: the keys any vector of the warp reads.
-    int vstart[2], vend[2], wlo = 0x7fffffff, whi = 0;
+}
+
+// This lane's two query vectors (C rows g and g + 8 of warp `warp`'s 16): their contexts [start, end); the
+// tile's padding vectors have none. wlo, whi: the keys any vector of the warp reads.
+__device__ __forceinline__ void herd_gqat_vector_contexts(const int *row_info, int first, int group, int nqv, int warp, int g,
+                                                          int (&vstart)[2], int (&vend)[2], int &wlo, int &whi) {
+    wlo = 0x7fffffff;
+    whi = 0;
 #pragma unroll
     for (int e = 0; e < 2; e++) {
         const int v = warp * 16 + g + 8 * e;
@@ -379,6 +372,75 @@ __device__ __forceinline__ void herd_gqat_tiles(const float *q, const float *kc,
         wlo = min(wlo, __shfl_xor_sync(0xffffffffu, wlo, off, 32));
         whi = max(whi, __shfl_xor_sync(0xffffffffu, whi, off, 32));
     }
+}
+
+// The online-softmax step of a lane's two rows (g: e = 0, 1; g + 8: e = 2, 3) over NT key tiles of scaled,
+// masked scores s, in place (s becomes p = exp(s - max)): tmax holds this lane's maxima of the step, m the
+// running maxima, l this lane's share of the row sums; corr is what the output accumulators must be scaled by.
+template <int NT>
+__device__ __forceinline__ void herd_gqat_softmax(float (&s)[NT][4], float (&tmax)[2], float (&m)[2], float (&l)[2], float (&corr)[2]) {
+    float base[2];
+#pragma unroll
+    for (int row = 0; row < 2; row++) {
+        // the 4 lanes of a row hold its scores
+        tmax[row] = fmaxf(tmax[row], __shfl_xor_sync(0xffffffffu, tmax[row], 1, 32));
+        tmax[row] = fmaxf(tmax[row], __shfl_xor_sync(0xffffffffu, tmax[row], 2, 32));
+        const float mn = fmaxf(m[row], tmax[row]);
+        base[row] = mn == HERD_NEG_INF ? 0.0f : mn;  // no key yet: every p is 0, and so is the correction
+        corr[row] = expf(m[row] - base[row]);
+        m[row] = mn;
+    }
+    float psum[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const float p = expf(s[nt][e] - base[e >> 1]);
+            s[nt][e] = p;
+            psum[e >> 1] += p;
+        }
+#pragma unroll
+    for (int row = 0; row < 2; row++) l[row] = l[row] * corr[row] + psum[row];
+}
+
+// The tile's outputs: each of this lane's two rows' accumulators divided by the row sum (its 4 lanes' shares).
+__device__ __forceinline__ void herd_gqat_store(const float (&o)[16][4], float (&l)[2], float *out, int first, int group, int kvh,
+                                                int nqv, int warp, int g, int c, int ldo) {
+#pragma unroll
+    for (int row = 0; row < 2; row++) {
+        l[row] += __shfl_xor_sync(0xffffffffu, l[row], 1, 32);
+        l[row] += __shfl_xor_sync(0xffffffffu, l[row], 2, 32);
+        const int v = warp * 16 + g + 8 * row;
+        if (v < nqv) {
+            float *dst = out + (long)(first + v / group) * ldo + (long)(kvh * group + v % group) * 128 + 2 * c;
+#pragma unroll
+            for (int dt = 0; dt < 16; dt++) {
+                dst[8 * dt] = l[row] > 0 ? o[dt][2 * row] / l[row] : 0.0f;
+                dst[8 * dt + 1] = l[row] > 0 ? o[dt][2 * row + 1] / l[row] : 0.0f;
+            }
+        }
+    }
+}
+
+template <bool EXACT>
+__device__ __forceinline__ void herd_gqat_tiles(const float *q, const float *kc, const float *vc, const int *slots, const int *row_info,
+                                                const int *tiles, float *out, int heads, int kv_heads, float scale, int ldq, int ldo,
+                                                int kv_width) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+    (void)q; (void)kc; (void)vc; (void)slots; (void)row_info; (void)tiles; (void)out; (void)heads; (void)kv_heads;
+    (void)scale; (void)ldq; (void)ldo; (void)kv_width;
+#else
+    __shared__ __align__(16) float s_k[HERD_GQAT_KEYS * HERD_GQAT_LD];
+    __shared__ __align__(16) float s_v[HERD_GQAT_KEYS * HERD_GQAT_LD];
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5, g = lane >> 2, c = lane & 3;
+    const int kvh = blockIdx.y, group = heads / kv_heads;
+    const int first = tiles[2 * blockIdx.x], rows = tiles[2 * blockIdx.x + 1], nqv = rows * group;
+    const int *list = slots + row_info[3 * first];
+    int lo, hi;  // the keys any row of the tile reads
+    herd_gqat_tile_keys(row_info, first, rows, lo, hi);
+    // This lane's two query vectors' contexts, and the keys any vector of the warp reads.
+    int vstart[2], vend[2], wlo, whi;
+    herd_gqat_vector_contexts(row_info, first, group, nqv, warp, g, vstart, vend, wlo, whi);
     // Q as A fragments, f32 (split at each use: the split terms would take twice the registers). k step ks:
     // dimensions 8 ks .. 8 ks + 7.
     float qa[16][4];
@@ -444,28 +506,8 @@ __device__ __forceinline__ void herd_gqat_tiles(const float *q, const float *kc,
                     s[nt][e] = v;
                     tmax[row] = fmaxf(tmax[row], v);
                 }
-            float corr[2], base[2];
-#pragma unroll
-            for (int row = 0; row < 2; row++) {
-                // the 4 lanes of a row hold its 32 scores
-                tmax[row] = fmaxf(tmax[row], __shfl_xor_sync(0xffffffffu, tmax[row], 1, 32));
-                tmax[row] = fmaxf(tmax[row], __shfl_xor_sync(0xffffffffu, tmax[row], 2, 32));
-                const float mn = fmaxf(m[row], tmax[row]);
-                base[row] = mn == HERD_NEG_INF ? 0.0f : mn;  // no key yet: every p is 0, and so is the correction
-                corr[row] = expf(m[row] - base[row]);
-                m[row] = mn;
-            }
-            float psum[2] = {0.0f, 0.0f};
-#pragma unroll
-            for (int nt = 0; nt < 4; nt++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const float p = expf(s[nt][e] - base[e >> 1]);
-                    s[nt][e] = p;
-                    psum[e >> 1] += p;
-                }
-#pragma unroll
-            for (int row = 0; row < 2; row++) l[row] = l[row] * corr[row] + psum[row];
+            float corr[2];
+            herd_gqat_softmax(s, tmax, m, l, corr);
 #pragma unroll
             for (int dt = 0; dt < 16; dt++) {
                 o[dt][0] *= corr[0];
@@ -494,20 +536,7 @@ __device__ __forceinline__ void herd_gqat_tiles(const float *q, const float *kc,
         }
         __syncthreads();  // the next step rewrites s_k, s_v
     }
-#pragma unroll
-    for (int row = 0; row < 2; row++) {
-        l[row] += __shfl_xor_sync(0xffffffffu, l[row], 1, 32);
-        l[row] += __shfl_xor_sync(0xffffffffu, l[row], 2, 32);
-        const int v = warp * 16 + g + 8 * row;
-        if (v < nqv) {
-            float *dst = out + (long)(first + v / group) * ldo + (long)(kvh * group + v % group) * 128 + 2 * c;
-#pragma unroll
-            for (int dt = 0; dt < 16; dt++) {
-                dst[8 * dt] = l[row] > 0 ? o[dt][2 * row] / l[row] : 0.0f;
-                dst[8 * dt + 1] = l[row] > 0 ? o[dt][2 * row + 1] / l[row] : 0.0f;
-            }
-        }
-    }
+    herd_gqat_store(o, l, out, first, group, kvh, nqv, warp, g, c, ldo);
 #endif
 }
 HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma(const float *q, const float *kc, const float *vc, const int *slots,
@@ -619,33 +648,14 @@ __device__ __forceinline__ void herd_gqat2_tiles(const float *q, const float *kc
     const int kvh = blockIdx.y, group = heads / kv_heads;
     const int first = tiles[2 * blockIdx.x], rows = tiles[2 * blockIdx.x + 1], nqv = rows * group;
     const int *list = slots + row_info[3 * first];
-    int lo = row_info[3 * first + 1], hi = row_info[3 * first + 2];
-    for (int r = 1; r < rows; r++) {
-        lo = min(lo, row_info[3 * (first + r) + 1]);
-        hi = max(hi, row_info[3 * (first + r) + 2]);
-    }
+    int lo, hi;  // the keys any row of the tile reads
+    herd_gqat_tile_keys(row_info, first, rows, lo, hi);
     // The first step's gather runs while Q loads.
     if (lo < hi)
         herd_gqat2_gather(s_stage, kc, vc, herd_gqat2_slot(list, lo, hi, lane), min(hi - lo, HERD_GQAT2_KEYS), kvh, kv_width, warp, lane);
     int next_slot = herd_gqat2_slot(list, lo + HERD_GQAT2_KEYS, hi, lane);  // the second step's
-    int vstart[2], vend[2], wlo = 0x7fffffff, whi = 0;
-#pragma unroll
-    for (int e = 0; e < 2; e++) {
-        const int v = warp * 16 + g + 8 * e;
-        vstart[e] = 0;
-        vend[e] = 0;
-        if (v < nqv) {
-            const int *info = row_info + 3 * (first + v / group);
-            vstart[e] = info[1];
-            vend[e] = info[2];
-            wlo = min(wlo, vstart[e]);
-            whi = max(whi, vend[e]);
-        }
-    }
-    for (int off = 1; off < 32; off <<= 1) {
-        wlo = min(wlo, __shfl_xor_sync(0xffffffffu, wlo, off, 32));
-        whi = max(whi, __shfl_xor_sync(0xffffffffu, whi, off, 32));
-    }
+    int vstart[2], vend[2], wlo, whi;
+    herd_gqat_vector_contexts(row_info, first, group, nqv, warp, g, vstart, vend, wlo, whi);
     // Q as A fragments, split once (plain TF32: qs stays unused). qrow: this lane's two vectors (C rows g, g + 8).
     const float *qrow[2];
 #pragma unroll
@@ -727,27 +737,8 @@ __device__ __forceinline__ void herd_gqat2_tiles(const float *q, const float *kc
                     s[nt][e] = v;
                     tmax[row] = fmaxf(tmax[row], v);
                 }
-            float corr[2], base[2];
-#pragma unroll
-            for (int row = 0; row < 2; row++) {
-                tmax[row] = fmaxf(tmax[row], __shfl_xor_sync(0xffffffffu, tmax[row], 1, 32));
-                tmax[row] = fmaxf(tmax[row], __shfl_xor_sync(0xffffffffu, tmax[row], 2, 32));
-                const float mn = fmaxf(m[row], tmax[row]);
-                base[row] = mn == HERD_NEG_INF ? 0.0f : mn;
-                corr[row] = expf(m[row] - base[row]);
-                m[row] = mn;
-            }
-            float psum[2] = {0.0f, 0.0f};
-#pragma unroll
-            for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const float p = expf(s[nt][e] - base[e >> 1]);
-                    s[nt][e] = p;
-                    psum[e >> 1] += p;
-                }
-#pragma unroll
-            for (int row = 0; row < 2; row++) l[row] = l[row] * corr[row] + psum[row];
+            float corr[2];
+            herd_gqat_softmax(s, tmax, m, l, corr);
             if (__any_sync(0xffffffffu, corr[0] != 1.0f || corr[1] != 1.0f)) {  // some row of the warp has a new maximum
 #pragma unroll
                 for (int dt = 0; dt < 16; dt++) {
@@ -780,20 +771,7 @@ __device__ __forceinline__ void herd_gqat2_tiles(const float *q, const float *kc
             }
         }
     }
-#pragma unroll
-    for (int row = 0; row < 2; row++) {
-        l[row] += __shfl_xor_sync(0xffffffffu, l[row], 1, 32);
-        l[row] += __shfl_xor_sync(0xffffffffu, l[row], 2, 32);
-        const int v = warp * 16 + g + 8 * row;
-        if (v < nqv) {
-            float *dst = out + (long)(first + v / group) * ldo + (long)(kvh * group + v % group) * 128 + 2 * c;
-#pragma unroll
-            for (int dt = 0; dt < 16; dt++) {
-                dst[8 * dt] = l[row] > 0 ? o[dt][2 * row] / l[row] : 0.0f;
-                dst[8 * dt + 1] = l[row] > 0 ? o[dt][2 * row + 1] / l[row] : 0.0f;
-            }
-        }
-    }
+    herd_gqat_store(o, l, out, first, group, kvh, nqv, warp, g, c, ldo);
 #endif
 }
 HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma2(const float *q, const float *kc, const float *vc, const int *slots,
