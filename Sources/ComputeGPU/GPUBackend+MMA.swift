@@ -40,7 +40,7 @@ extension GPUBackend {
     static let mmaKernelNames = ["herd_mma_bf16", "herd_mma_fp8", "herd_moe_mma_bf16", "herd_moe_mma_fp8", "herd_mma_split",
                                  "herd_mma_bf16_splitk", "herd_mma_fp8_splitk", "herd_mma_reduce", "herd_fp8_widen",
                                  "herd_scale_columns", "herd_skinny_bf16", "herd_skinny_fp8", "herd_moe_skinny_bf16",
-                                 "herd_moe_skinny_fp8", "herd_moe_skinny_bf16_terms", "herd_term_reduce"]
+                                 "herd_moe_skinny_fp8", "herd_moe_skinny_bf16_terms"]
 
     /// Products of at most this many rows take the decode path (activations split once, k split over blocks).
     static let splitKRows = 256
@@ -158,8 +158,8 @@ extension GPUBackend {
                     .i32(out.rowLength), .i32(terms), .i32(splits)])
         }
         if splits > 1 {
-            launch("herd_mma_reduce", grid: (rows, columnBlocks(rows: rows, n: n)), block: 256,
-                   [.ptr(w.partial.data), .ptr(scales), .ptr(out.data), .i32(n), .i32(rows), .i32(out.rowLength), .i32(splits)])
+            reduceParts(w.partial.data, parts: splits, partStride: rows * n, rowStride: n, scales: scales, into: out.data, ldy: out.rowLength,
+                        rows: rows, n: n)
         }
     }
 
@@ -207,8 +207,8 @@ extension GPUBackend {
         if let profile { profiled("(cuBLASLt bf16 decode)", profile, run) } else { run() }
         guard queued else { return false }
         if terms > 1 {
-            launch("herd_mma_reduce", grid: (rows, columnBlocks(rows: rows, n: n)), block: 256,
-                   [.ptr(w.partial.data), .ptr(nil), .ptr(out.data), .i32(n), .i32(rows), .i32(out.rowLength), .i32(terms)])
+            reduceParts(w.partial.data, parts: terms, partStride: rows * n, rowStride: n, scales: nil, into: out.data, ldy: out.rowLength,
+                        rows: rows, n: n)
         }
         return true
     }
@@ -220,6 +220,14 @@ extension GPUBackend {
         launch("herd_mma_split", grid: (rows, columnBlocks(rows: rows, n: k / 2)), block: 256,
                [.ptr(x.data), .ptr(buffer.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(tensorCoreActivations.terms),
                 .i32((fp8Order ? 1 : 0) | (byRow ? 2 : 0))])
+    }
+
+    /// y[r] = (scales *) the sum of `parts` partial rows in part order (herd_mma_reduce): row r's part s at
+    /// `partial` + (r * rowStride + s * partStride) floats.
+    func reduceParts(_ partial: UnsafeMutableRawPointer, parts: Int, partStride: Int, rowStride: Int, scales: UnsafeMutableRawPointer?,
+                     into y: UnsafeMutableRawPointer, ldy: Int, rows: Int, n: Int) {
+        launch("herd_mma_reduce", grid: (rows, columnBlocks(rows: rows, n: n)), block: 256,
+               [.ptr(partial), .ptr(scales), .ptr(y), .i32(n), .i32(ldy), .i32(parts), .i32(partStride), .i32(rowStride)])
     }
 
     /// An FP8 weight's values as BF16 in `buffer` (exact; the row scales are not applied).

@@ -86,7 +86,7 @@ extension GPUBackend {
     /// Prefill-sized expert products through cuBLASLt, one per expert: the experts' slot counts are read
     /// back first (one short wait per MoE layer, small beside a prefill step's products). With several
     /// activation terms, each row's terms are stacked as rows of the expert's one product (the split laid out
-    /// by row) and added in term order afterwards (herd_term_reduce): an expert's weight is read once, not
+    /// by row) and added in term order afterwards (herd_mma_reduce): an expert's weight is read once, not
     /// once per term (at ~128 rows per expert these products are bound by reading the weights). An expert
     /// matrix cuBLASLt has no algorithm for runs on Herd's grouped kernel instead.
     private func vendorExperts(_ e: GPUExperts, blas: CUBLASLt, workspace w: MoEWorkspace, slots: Int, rows: Int) {
@@ -116,8 +116,8 @@ extension GPUBackend {
                     if !ok { return }
                     let scales = fp8 ? FP8Layout.scales(of: matrix) : nil
                     if terms > 1 {
-                        self.launch("herd_term_reduce", grid: (count, self.columnBlocks(rows: count, n: n)), block: 256,
-                                    [.ptr(target), .ptr(scales), .ptr(rowsOut), .i32(n), .i32(y.rowLength), .i32(terms)])
+                        self.reduceParts(target, parts: terms, partStride: n, rowStride: terms * n, scales: scales, into: rowsOut,
+                                         ldy: y.rowLength, rows: count, n: n)
                     } else if let scales {
                         self.scaleColumns(rowsOut, rows: count, ldy: y.rowLength, scales: scales, n: n)
                     }

@@ -234,16 +234,6 @@ HERD_KERNEL void herd_mma_split(const float *x, unsigned *xa, int m, int k, int 
         }
     }
 }
-// y[r, i] = (scale[i] *) sum over t of partial[r * terms + t][i], t in order: the stacked products' terms
-// (rows split HERD_SPLIT_BY_ROW). grid: (rows, column blocks).
-HERD_KERNEL void herd_term_reduce(const float *partial, const float *scales, float *y, int n, int ldy, int terms) {
-    const int r = blockIdx.x;
-    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y) {
-        float acc = 0.0f;
-        for (int t = 0; t < terms; t++) acc += partial[((long)r * terms + t) * n + i];
-        y[(long)r * ldy + i] = scales ? acc * scales[i] : acc;
-    }
-}
 template <bool FP8>
 __device__ __forceinline__ void herd_mma_splitk(const unsigned char *w, const float *scales, int bias, const unsigned short *xa,
                                                 float *y, float *partial, int n, int k, int m, int ldy, int terms, int splits) {
@@ -266,12 +256,16 @@ HERD_KERNEL void __launch_bounds__(128) herd_mma_fp8_splitk(const unsigned char 
                                                            float *partial, int n, int k, int m, int ldy, int bias, int terms, int splits) {
     herd_mma_splitk<true>(w, scales, bias, xa, y, partial, n, k, m, ldy, terms, splits);
 }
-// y[r, i] = (scale[i] *) sum over splits of partial[s][r][i]. grid: (m rows, column blocks).
-HERD_KERNEL void herd_mma_reduce(const float *partial, const float *scales, float *y, int n, int m, int ldy, int splits) {
+// y[r, i] = (scale[i] *) sum over parts s of partial[r * row_stride + s * part_stride + i], s in order
+// (deterministic): the k splits or the activation terms of a product, laid out [part][row][n] (part_stride
+// = rows * n, row_stride = n) or, for terms split HERD_SPLIT_BY_ROW, [row][part][n] (part_stride = n,
+// row_stride = parts * n). grid: (rows, column blocks).
+HERD_KERNEL void herd_mma_reduce(const float *partial, const float *scales, float *y, int n, int ldy, int parts, int part_stride,
+                                 int row_stride) {
     const int r = blockIdx.x;
     for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y) {
         float acc = 0.0f;
-        for (int s = 0; s < splits; s++) acc += partial[((long)s * m + r) * n + i];
+        for (int s = 0; s < parts; s++) acc += partial[(long)r * row_stride + (long)s * part_stride + i];
         y[(long)r * ldy + i] = scales ? acc * scales[i] : acc;
     }
 }
