@@ -249,9 +249,7 @@ struct GPUCheck: ParsableCommand {
             // FP8 E4M3 with per-row scales against an exact host product (the CPU twin stores BF16); few rows
             // through the tensor-core skinny kernel where it runs and through the CUDA-core GEMV.
             let n = 72
-            var bytes = (0..<(n * width)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            for i in bytes.indices where bytes[i] & 0x7f == 0x7f { bytes[i] = 0x38 }  // no NaN inputs
-            let scales = (0..<n).map { _ in Float.random(in: 0.001...0.01, using: &rng) }
+            let (bytes, scales) = Self.randomFP8(rows: n, columns: width, rng: &rng)
             let xs = randoms(rowCount * width)
             var reference = [Float](repeating: 0, count: rowCount * n)
             for r in 0..<rowCount {
@@ -261,12 +259,7 @@ struct GPUCheck: ParsableCommand {
                     reference[r * n + o] = Float(acc * Double(scales[o]))
                 }
             }
-            let wt = try bytes.withUnsafeBytes { b in
-                try scales.withUnsafeBytes { s in
-                    try gpu.weight(HostTensor(name: "w", dtype: .f8_e4m3, shape: [n, width], bytes: b, owner: cpu),
-                                   rowScales: HostTensor(name: "w_scale", dtype: .f32, shape: [n, 1], bytes: s, owner: cpu))
-                }
-            }
+            let wt = try Self.fp8Weight(bytes, scales: scales, rows: n, columns: width, gpu: gpu, cpu: cpu)
             let xt = load(gpu, xs, [rowCount, width]), yt = gpu.zeros([rowCount, n])
             gpu.useSkinnyMMA = skinny
             let path = skinny && gpu.usesSkinny(.f8_e4m3, k: width) && gpu.skinnyDenseRows(for: .f8_e4m3).contains(rowCount) ? ", tensor-core skinny" : ""
@@ -285,16 +278,9 @@ struct GPUCheck: ParsableCommand {
                 let n = 200, k = 320
                 let xs = randoms(m * k, 4)
                 let w16 = randoms(n * k, 0.1).map { UInt16($0.bitPattern >> 16) }
-                var f8 = (0..<(n * k)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-                for i in f8.indices where f8[i] & 0x7f == 0x7f { f8[i] = 0x38 }
-                let scales = (0..<n).map { _ in Float.random(in: 0.001...0.01, using: &rng) }
+                let (f8, scales) = Self.randomFP8(rows: n, columns: k, rng: &rng)
                 let bf16 = try w16.withUnsafeBytes { try gpu.weight(HostTensor(name: "w", dtype: .bf16, shape: [n, k], bytes: $0, owner: cpu)) }
-                let fp8 = try f8.withUnsafeBytes { b in
-                    try scales.withUnsafeBytes { s in
-                        try gpu.weight(HostTensor(name: "w", dtype: .f8_e4m3, shape: [n, k], bytes: b, owner: cpu),
-                                       rowScales: HostTensor(name: "w_scale", dtype: .f32, shape: [n, 1], bytes: s, owner: cpu))
-                    }
-                }
+                let fp8 = try Self.fp8Weight(f8, scales: scales, rows: n, columns: k, gpu: gpu, cpu: cpu)
                 let xt = load(gpu, xs, [m, k]), yt = gpu.zeros([m, n])
                 for precision in [TensorCoreActivations.f32, .bf16x2, .bf16] {
                     let split = xs.map { TensorCoreActivations.split($0, terms: precision.terms) }
@@ -552,7 +538,23 @@ struct GPUCheck: ParsableCommand {
 
 
 extension GPUCheck {
-    /// The last row's logits after one prefill of `count` tokens: `prompt` repeated.
+    /// Random FP8 E4M3 bytes of an n x k weight (NaN codes replaced: they are not weights) and its row scales.
+    static func randomFP8(rows n: Int, columns k: Int, rng: inout SystemRandomNumberGenerator) -> (bytes: [UInt8], scales: [Float]) {
+        var bytes = (0..<(n * k)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        for i in bytes.indices where bytes[i] & 0x7f == 0x7f { bytes[i] = 0x38 }
+        return (bytes, (0..<n).map { _ in Float.random(in: 0.001...0.01, using: &rng) })
+    }
+
+    /// Those bytes and scales as an FP8 weight on `gpu`, the scales given as a checkpoint's per-row scale tensor.
+    static func fp8Weight(_ bytes: [UInt8], scales: [Float], rows n: Int, columns k: Int, gpu: GPUBackend, cpu: CPUBackend) throws -> Tensor {
+        try bytes.withUnsafeBytes { b in
+            try scales.withUnsafeBytes { s in
+                try gpu.weight(HostTensor(name: "w", dtype: .f8_e4m3, shape: [n, k], bytes: b, owner: cpu),
+                               rowScales: HostTensor(name: "w_scale", dtype: .f32, shape: [n, 1], bytes: s, owner: cpu))
+            }
+        }
+    }
+
     /// Decode-sized routed experts (herd_moe_skinny_*, the default where tensor cores run) against the same
     /// experts through the CUDA-core grouped GEMV: BF16 and FP8 experts, 40 rows routed top-2 over 8
     /// experts (some experts past one pass of 16 slots), one expert left without rows.
@@ -562,20 +564,13 @@ extension GPUCheck {
         func randoms(_ n: Int, _ scale: Float, _ rng: inout some RandomNumberGenerator) -> [Float] {
             (0..<n).map { _ in Float.random(in: -scale...scale, using: &rng) }
         }
-        func matrix(_ dtype: DType, rows n: Int, columns k: Int, _ rng: inout some RandomNumberGenerator) throws -> Tensor {
+        func matrix(_ dtype: DType, rows n: Int, columns k: Int, _ rng: inout SystemRandomNumberGenerator) throws -> Tensor {
             if dtype == .bf16 {
                 let w = randoms(n * k, 0.1, &rng).map { UInt16($0.bitPattern >> 16) }
                 return try w.withUnsafeBytes { try gpu.weight(HostTensor(name: "w", dtype: .bf16, shape: [n, k], bytes: $0, owner: cpu)) }
             }
-            var bytes = (0..<(n * k)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            for i in bytes.indices where bytes[i] & 0x7f == 0x7f { bytes[i] = 0x38 }
-            let scales = (0..<n).map { _ in Float.random(in: 0.001...0.01, using: &rng) }
-            return try bytes.withUnsafeBytes { b in
-                try scales.withUnsafeBytes { s in
-                    try gpu.weight(HostTensor(name: "w", dtype: .f8_e4m3, shape: [n, k], bytes: b, owner: cpu),
-                                   rowScales: HostTensor(name: "w_scale", dtype: .f32, shape: [n, 1], bytes: s, owner: cpu))
-                }
-            }
+            let (bytes, scales) = randomFP8(rows: n, columns: k, rng: &rng)
+            return try fp8Weight(bytes, scales: scales, rows: n, columns: k, gpu: gpu, cpu: cpu)
         }
         for dtype in [DType.bf16, .f8_e4m3] {
             let gate = try (0..<experts).map { _ in try matrix(dtype, rows: width, columns: hidden, &rng) }
@@ -605,6 +600,7 @@ extension GPUCheck {
         }
     }
 
+    /// The last row's logits after one prefill of `count` tokens: `prompt` repeated.
     static func lastLogits(_ m: any LanguageModel, prompt: [Int32], count: Int) -> [Float] {
         let tokens = (0..<count).map { prompt[$0 % prompt.count] }
         return m.forward(tokens: tokens, batch: .contiguous(start: 0, count: count), cache: m.makeKVCache(slots: count), logitRows: [count - 1])
