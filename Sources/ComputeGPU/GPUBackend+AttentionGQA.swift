@@ -36,9 +36,9 @@ extension GPUBackend {
         }
     }
 
-    /// The grouped-query plan of a step, or nil when the step is too small to fill the GPU that way (fewer
-    /// tiles x KV heads than `gqaAttentionMinimumBlocks`: few decode rows, where the per-(row, head) kernels
-    /// split long contexts instead) or the shape does not fit the kernels (head_dim <= 128, at most 32 query
+    /// The grouped-query plan of a step, or nil when a step with prompt rows is too small to fill the GPU
+    /// that way (fewer tiles x KV heads than `gqaAttentionMinimumBlocks`; steps of decode rows only take the
+    /// decode kernel at any size) or the shape does not fit the kernels (head_dim <= 128, at most 32 query
     /// heads per KV head). `kvRowLength`: floats per cache row.
     public func gqaAttentionPlan(batch: AttentionBatch, heads: Int, kvHeads: Int, headDim: Int, kvRowLength: Int) -> GQAPlan? {
         let group = heads / kvHeads

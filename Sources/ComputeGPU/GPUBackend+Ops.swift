@@ -160,7 +160,8 @@ extension GPUBackend {
     }
 
     public func add(_ y: Tensor, _ x: Tensor, rows: Int) {
-        launch("herd_add", grid: (rows, columnBlocks(rows: rows, n: y.rowLength)), block: 256, [.ptr(y.data), .ptr(x.data), .i32(y.rowLength), .i32(y.rowLength), .i32(x.rowLength)])
+        launch("herd_add", grid: (rows, columnBlocks(rows: rows, n: y.rowLength)), block: 256,
+               [.ptr(y.data), .ptr(x.data), .i32(y.rowLength), .i32(y.rowLength), .i32(x.rowLength)])
     }
 
     public func gatherRows(_ x: Tensor, indices: [Int], into out: Tensor) {
