@@ -23,13 +23,13 @@ static const char vendor_header[] = {
 };
 
 herd_CUresult herd_cuda_launch(const herd_cuda_api *api, herd_CUfunction f, unsigned int gx, unsigned int gy,
-                               unsigned int bx, void **params) {
-    return api->cuLaunchKernel(f, gx, gy, 1, bx, 1, 1, 0, 0, params, 0);
+                               unsigned int bx, void **params, herd_CUstream stream) {
+    return api->cuLaunchKernel(f, gx, gy, 1, bx, 1, 1, 0, stream, params, 0);
 }
 
 herd_hipError_t herd_hip_launch(const herd_hip_api *api, herd_hipFunction_t f, unsigned int gx, unsigned int gy,
-                                unsigned int bx, void **params) {
-    return api->hipModuleLaunchKernel(f, gx, gy, 1, bx, 1, 1, 0, 0, params, 0);
+                                unsigned int bx, void **params, herd_hipStream_t stream) {
+    return api->hipModuleLaunchKernel(f, gx, gy, 1, bx, 1, 1, 0, stream, params, 0);
 }
 
 const char *herd_gpu_kernels_source(void) { return kernels_source; }

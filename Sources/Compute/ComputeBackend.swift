@@ -145,6 +145,13 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func routedExperts(_ x: Tensor, routerLogits: Tensor, experts: any PreparedExperts, topK: Int, rows: Int,
                        choices: Tensor, into out: Tensor)
 
+    // MARK: step graphs (optional)
+
+    /// Runs `body`, the device work of one forward step, which must only queue work (no reads of device
+    /// memory). Steps of a repeating `shape` (the model's key, e.g. decode steps of 64 rows) may be captured
+    /// once and replayed (GPU backends: graphs); nil, or backends without graphs, just run `body`.
+    func deviceStep<T>(shape: String?, _ body: () -> T) -> T
+
     // MARK: sampling on the device (optional)
 
     /// true when the engine should sample from `summarizeLogits` instead of reading whole logit rows (GPU
@@ -166,6 +173,7 @@ extension ComputeBackend {
         rmsNorm(residual, weight: weight, eps: eps, rows: rows, into: out)
     }
     public func prepareExperts(gate: [Tensor], up: [Tensor], down: [Tensor]) -> (any PreparedExperts)? { nil }
+    public func deviceStep<T>(shape: String?, _ body: () -> T) -> T { body() }
     public var prefersDeviceSampling: Bool { false }
 
     public func summarizeLogits(_ logits: Tensor, rows: Int, vocabulary: Int, top: Int, requests: [LogitSummaryRequest]) -> [LogitSummary] {

@@ -14,6 +14,8 @@ final class CUBLASLt {
     private var preference: herd_cublasLtMatmulPreference_t?
     private let workspace: UnsafeMutableRawPointer
     private let workspaceBytes: Int
+    /// The backend's stream (the driver's), where every product is queued.
+    private let stream: UnsafeMutableRawPointer?
     /// "cuBLASLt 130100" (cublasLtGetVersion).
     let version: Int
     /// Per shape: the layouts and the algorithm the heuristic chose (nil: none; Herd's kernels run).
@@ -26,7 +28,8 @@ final class CUBLASLt {
     }
 
     /// Loads the library and sets up a handle; `workspace` is device memory of `workspaceBytes` for its kernels.
-    init(workspace: UnsafeMutableRawPointer, workspaceBytes: Int) throws(GPUError) {
+    init(workspace: UnsafeMutableRawPointer, workspaceBytes: Int, stream: UnsafeMutableRawPointer?) throws(GPUError) {
+        self.stream = stream
         let lib: SharedLibrary
         do { lib = try SharedLibrary.open(Self.sonames, purpose: "cuBLASLt (libcublasLt)") } catch { throw GPUError(error) }
         func sym<T>(_ n: String, _ t: T.Type) throws(GPUError) -> T {
@@ -62,7 +65,7 @@ final class CUBLASLt {
         if status != 0 { throw GPUError("cuBLASLt \(what) failed (status \(status))") }
     }
 
-    /// `d[m, n] = a[m, k] w[n, k]^T (+ d when accumulate)` on the default stream, d's rows `ldd` floats apart,
+    /// `d[m, n] = a[m, k] w[n, k]^T (+ d when accumulate)` on the backend's stream, d's rows `ldd` floats apart,
     /// a's rows `k` BF16 apart. false when cuBLASLt has no algorithm for the shape (nothing was queued).
     func matmul(a: UnsafeRawPointer, w: UnsafeRawPointer, d: UnsafeMutableRawPointer, m: Int, n: Int, k: Int, ldd: Int,
                 accumulate: Bool) throws(GPUError) -> Bool {
@@ -75,7 +78,7 @@ final class CUBLASLt {
         guard let found = plans[shape], var plan = found else { return false }
         var alpha: Float = 1, beta: Float = accumulate ? 1 : 0
         try check(api.cublasLtMatmul(handle, desc, &alpha, w, plan.a, a, plan.b, &beta, d, plan.d, d, plan.d, &plan.algo,
-                                     workspace, workspaceBytes, nil), "cublasLtMatmul")
+                                     workspace, workspaceBytes, stream), "cublasLtMatmul")
         return true
     }
 

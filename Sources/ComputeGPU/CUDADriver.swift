@@ -9,6 +9,10 @@ public final class CUDADriver: GPUDriver {
     var cu = herd_cuda_api()
     var nvrtc = herd_nvrtc_api()
     private let context: herd_CUcontext?
+    /// The one stream every launch, asynchronous copy and event goes on: created (not the legacy default
+    /// stream) because only created streams can be captured into graphs. It is a blocking stream, so the
+    /// synchronous copies and fills (which run on the legacy stream) stay ordered with it.
+    public private(set) var stream: herd_CUstream?
     public let vendor = "cuda"
     public let deviceName: String
     public let computeCapability: (major: Int, minor: Int)
@@ -57,6 +61,13 @@ public final class CUDADriver: GPUDriver {
         cu.cuEventSynchronize = try sym("cuEventSynchronize", type(of: cu.cuEventSynchronize))
         cu.cuEventElapsedTime = try sym("cuEventElapsedTime", type(of: cu.cuEventElapsedTime))
         cu.cuEventDestroy = try sym("cuEventDestroy_v2", type(of: cu.cuEventDestroy))
+        cu.cuStreamCreate = try sym("cuStreamCreate", type(of: cu.cuStreamCreate))
+        cu.cuStreamBeginCapture = try sym("cuStreamBeginCapture_v2", type(of: cu.cuStreamBeginCapture))
+        cu.cuStreamEndCapture = try sym("cuStreamEndCapture", type(of: cu.cuStreamEndCapture))
+        cu.cuGraphInstantiateWithFlags = try sym("cuGraphInstantiateWithFlags", type(of: cu.cuGraphInstantiateWithFlags))
+        cu.cuGraphLaunch = try sym("cuGraphLaunch", type(of: cu.cuGraphLaunch))
+        cu.cuGraphExecDestroy = try sym("cuGraphExecDestroy", type(of: cu.cuGraphExecDestroy))
+        cu.cuGraphDestroy = try sym("cuGraphDestroy", type(of: cu.cuGraphDestroy))
 
         var status = cu.cuInit(0)
         if status != 0 { throw GPUError("cuInit failed: \(Self.errorText(cu, status)) (no NVIDIA GPU or driver?)") }
@@ -82,6 +93,12 @@ public final class CUDADriver: GPUDriver {
         status = cu.cuDevicePrimaryCtxRetain(&context, dev)
         if status != 0 { throw GPUError("cuDevicePrimaryCtxRetain: \(Self.errorText(cu, status))") }
         self.context = context
+        status = cu.cuCtxSetCurrent(context)
+        if status != 0 { throw GPUError("cuCtxSetCurrent: \(Self.errorText(cu, status))") }
+        var stream: herd_CUstream?
+        status = cu.cuStreamCreate(&stream, 0)  // CU_STREAM_DEFAULT: blocking, ordered with the legacy stream
+        if status != 0 { throw GPUError("cuStreamCreate: \(Self.errorText(cu, status))") }
+        self.stream = stream
 
         let libnvrtc: SharedLibrary
         do { libnvrtc = try SharedLibrary.open(Self.nvrtcSonames, purpose: "NVRTC (libnvrtc)") } catch { throw GPUError(error) }
@@ -143,7 +160,7 @@ public final class CUDADriver: GPUDriver {
     public func freePinned(_ pointer: UnsafeMutableRawPointer) { _ = cu.cuMemFreeHost(pointer) }
 
     public func copyToDeviceAsync(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError) {
-        try check(cu.cuMemcpyHtoDAsync(Self.address(destination), source, bytes, nil), "cuMemcpyHtoDAsync")
+        try check(cu.cuMemcpyHtoDAsync(Self.address(destination), source, bytes, stream), "cuMemcpyHtoDAsync")
     }
 
     public func copyToHost(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError) {
@@ -163,7 +180,7 @@ public final class CUDADriver: GPUDriver {
     }
 
     public func record(_ event: OpaquePointer) throws(GPUError) {
-        try check(cu.cuEventRecord(UnsafeMutableRawPointer(event), nil), "cuEventRecord")
+        try check(cu.cuEventRecord(UnsafeMutableRawPointer(event), stream), "cuEventRecord")
     }
 
     public func milliseconds(from start: OpaquePointer, to end: OpaquePointer) throws(GPUError) -> Float {
@@ -174,6 +191,32 @@ public final class CUDADriver: GPUDriver {
     }
 
     public func destroy(_ event: OpaquePointer) { _ = cu.cuEventDestroy(UnsafeMutableRawPointer(event)) }
+
+    public func waitFor(_ event: OpaquePointer) throws(GPUError) {
+        try check(cu.cuEventSynchronize(UnsafeMutableRawPointer(event)), "cuEventSynchronize")
+    }
+
+    public var streamHandle: UnsafeMutableRawPointer? { stream }
+
+    public func beginCapture() throws(GPUError) {
+        try check(cu.cuStreamBeginCapture(stream, 2), "cuStreamBeginCapture")  // CU_STREAM_CAPTURE_MODE_RELAXED
+    }
+
+    public func endCapture() throws(GPUError) -> OpaquePointer {
+        var graph: herd_CUgraph?
+        try check(cu.cuStreamEndCapture(stream, &graph), "cuStreamEndCapture")
+        guard let graph else { throw GPUError("cuStreamEndCapture returned no graph") }
+        defer { _ = cu.cuGraphDestroy(graph) }
+        var exec: herd_CUgraphExec?
+        try check(cu.cuGraphInstantiateWithFlags(&exec, graph, 0), "cuGraphInstantiateWithFlags")
+        return OpaquePointer(exec!)
+    }
+
+    public func launchGraph(_ graph: OpaquePointer) throws(GPUError) {
+        try check(cu.cuGraphLaunch(UnsafeMutableRawPointer(graph), stream), "cuGraphLaunch")
+    }
+
+    public func destroyGraph(_ graph: OpaquePointer) { _ = cu.cuGraphExecDestroy(UnsafeMutableRawPointer(graph)) }
 
     public func compile(source: String, header: String) throws(GPUError) -> [UInt8] {
         var program: herd_nvrtcProgram?
@@ -221,7 +264,7 @@ public final class CUDADriver: GPUDriver {
 
     public func launch(_ function: OpaquePointer, grid: (x: Int, y: Int), block: Int,
                        parameters: UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws(GPUError) {
-        let status = herd_cuda_launch(&cu, UnsafeMutableRawPointer(function), UInt32(grid.x), UInt32(grid.y), UInt32(block), parameters)
+        let status = herd_cuda_launch(&cu, UnsafeMutableRawPointer(function), UInt32(grid.x), UInt32(grid.y), UInt32(block), parameters, stream)
         try check(status, "cuLaunchKernel")
     }
 }

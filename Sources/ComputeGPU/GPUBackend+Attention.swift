@@ -55,7 +55,7 @@ extension GPUBackend {
                         scale: scale, into: out) { return }
         let rows = batch.rows.count
         let longest = batch.rows.map { Int($0.contextEnd - $0.contextStart) }.max() ?? 0
-        let staged = stage([batch.slots, attentionRowInfo(batch)])
+        let staged = [stageShared(batch.slots)] + stage([attentionRowInfo(batch)])
         let keys = cache.keys[layer], values = cache.values[layer]
         guard let split = attentionPartitions(rows: rows, heads: heads, longest: longest) else {
             launch("herd_attention", grid: (rows, heads), block: 128,

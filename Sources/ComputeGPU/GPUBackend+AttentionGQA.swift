@@ -16,7 +16,7 @@ extension GPUBackend {
     public struct GQAPlan {
         /// Decode rows for herd_attention_gqa_decode<group>, one block per (row, partition, KV head).
         public var decodeRows: [Int32] = []
-        /// The decode rows' context partitions; nil: one per row, written directly.
+        /// The decode rows' context partitions (`decodePartitions`); nil: one per row, written directly.
         public var split: (parts: Int, length: Int)?
         /// (first row, rows) pairs for herd_attention_gqa_mma: runs of at least a tile's rows (prefill).
         public var tensorTiles: [Int32] = []
@@ -29,7 +29,7 @@ extension GPUBackend {
             if !tensorTiles.isEmpty { names.append("herd_attention_gqa_mma (\(tensorTiles.count / 2) tiles)") }
             if !coreTiles.isEmpty { names.append("herd_attention_gqa (\(coreTiles.count / 2) tiles)") }
             if !decodeRows.isEmpty {
-                let how = split.map { ", \($0.parts) partitions of \($0.length) + herd_attention_combine" } ?? ""
+                let how = split.map { ", up to \($0.parts) partitions of >= \(-$0.length) keys + herd_attention_combine" } ?? ""
                 names.append("herd_attention_gqa_decode (\(decodeRows.count) rows\(how))")
             }
             return names
@@ -76,11 +76,19 @@ extension GPUBackend {
                 if onTensorCores { plan.tensorTiles += tile } else { plan.coreTiles += tile }
             }
         }
-        if !plan.decodeRows.isEmpty {
-            let longest = plan.decodeRows.map { Int(batch.rows[Int($0)].contextEnd - batch.rows[Int($0)].contextStart) }.max() ?? 0
-            plan.split = attentionPartitions(rows: plan.decodeRows.count, heads: kvHeads, longest: longest, minimum: decodePartitionKeys)
-        }
+        if !plan.decodeRows.isEmpty { plan.split = decodePartitions(rows: plan.decodeRows.count, kvHeads: kvHeads) }
         return plan
+    }
+
+    /// Partitions per decode row: enough blocks for `attentionBlocksPerUnit` per multiprocessor, from the row
+    /// count alone (so a step's launches do not change as its contexts grow: a replayed graph needs that).
+    /// The kernel cuts each row's own context into that many partitions of at least `decodePartitionKeys`
+    /// keys (the negative length tells it to) and leaves the rest empty. nil: one partition per row.
+    public func decodePartitions(rows: Int, kvHeads: Int) -> (parts: Int, length: Int)? {
+        let units = driver.multiprocessorCount, blocks = rows * kvHeads
+        guard splitAttention, units > 0, blocks > 0 else { return nil }
+        let parts = min((attentionBlocksPerUnit * units + blocks - 1) / blocks, Self.maximumPartitions)
+        return parts >= 2 ? (parts, -decodePartitionKeys) : nil
     }
 
     /// Attention through the grouped-query kernels (see `gqaAttentionPlan`); false when the plan is nil.
@@ -89,33 +97,34 @@ extension GPUBackend {
         let keys = cache.keys[layer], values = cache.values[layer]
         guard let plan = gqaAttentionPlan(batch: batch, heads: heads, kvHeads: kvHeads, headDim: headDim, kvRowLength: keys.rowLength)
         else { return false }
-        let staged = stage([batch.slots, attentionRowInfo(batch), plan.coreTiles, plan.tensorTiles, plan.decodeRows])
-        let inputs: [Arg] = [.ptr(queries.data), .ptr(keys.data), .ptr(values.data), .ptr(staged[0]), .ptr(staged[1])]
+        let slots = stageShared(batch.slots)
+        let staged = stage([attentionRowInfo(batch), plan.coreTiles, plan.tensorTiles, plan.decodeRows])
+        let inputs: [Arg] = [.ptr(queries.data), .ptr(keys.data), .ptr(values.data), .ptr(slots), .ptr(staged[0])]
         launch("herd_attention_gqa", grid: (plan.coreTiles.count / 2, kvHeads), block: 256,
-               inputs + [.ptr(staged[2]), .ptr(out.data), .i32(heads), .i32(kvHeads), .i32(headDim), .f32(scale), .i32(queries.rowLength),
+               inputs + [.ptr(staged[1]), .ptr(out.data), .i32(heads), .i32(kvHeads), .i32(headDim), .f32(scale), .i32(queries.rowLength),
                          .i32(out.rowLength), .i32(keys.rowLength)])
         // 3xTF32 (near f32) unless the activations are BF16 anyway (--tensor-core-activations bf16): plain TF32.
         // tensorCoreAttentionV2 (the default; HERD_TC_ATTENTION_V2=0: the first version): the same tiles and arguments.
         let tensorBase = tensorCoreAttentionV2 ? "herd_attention_gqa_mma2" : "herd_attention_gqa_mma"
         let tensorKernel = tensorCoreActivations == .bf16 ? tensorBase + "_tf32" : tensorBase
         launch(tensorKernel, grid: (plan.tensorTiles.count / 2, kvHeads), block: 128,
-               inputs + [.ptr(staged[3]), .ptr(out.data), .i32(heads), .i32(kvHeads), .f32(scale), .i32(queries.rowLength),
+               inputs + [.ptr(staged[2]), .ptr(out.data), .i32(heads), .i32(kvHeads), .f32(scale), .i32(queries.rowLength),
                          .i32(out.rowLength), .i32(keys.rowLength)])
         guard !plan.decodeRows.isEmpty else { return true }
         let rows = plan.decodeRows.count, decode = "herd_attention_gqa_decode\(heads / kvHeads)"
         guard let split = plan.split else {
             // One partition per row, as long as the row (Int32.max: the kernel clips it to the context).
             launch(decode, grid: (rows, kvHeads), block: 128,
-                   inputs + [.ptr(staged[4]), .ptr(out.data), .ptr(nil), .i32(heads), .i32(headDim), .f32(scale), .i32(queries.rowLength),
+                   inputs + [.ptr(staged[3]), .ptr(out.data), .ptr(nil), .i32(heads), .i32(headDim), .f32(scale), .i32(queries.rowLength),
                              .i32(out.rowLength), .i32(keys.rowLength), .i32(1), .i32(Int(Int32.max))])
             return true
         }
         let partials = attentionPartials(floats: rows * heads * split.parts * (headDim + 2))
         launch(decode, grid: (rows * split.parts, kvHeads), block: 128,
-               inputs + [.ptr(staged[4]), .ptr(out.data), .ptr(partials.data), .i32(heads), .i32(headDim), .f32(scale),
+               inputs + [.ptr(staged[3]), .ptr(out.data), .ptr(partials.data), .i32(heads), .i32(headDim), .f32(scale),
                          .i32(queries.rowLength), .i32(out.rowLength), .i32(keys.rowLength), .i32(split.parts), .i32(split.length)])
         launch("herd_attention_combine", grid: (rows, heads), block: 128,
-               [.ptr(partials.data), .ptr(out.data), .i32(heads), .i32(headDim), .i32(out.rowLength), .i32(split.parts), .ptr(staged[4])])
+               [.ptr(partials.data), .ptr(out.data), .i32(heads), .i32(headDim), .i32(out.rowLength), .i32(split.parts), .ptr(staged[3])])
         return true
     }
 }

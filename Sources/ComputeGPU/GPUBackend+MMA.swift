@@ -177,9 +177,7 @@ extension GPUBackend {
         let run = {
             for t in 0..<terms {
                 let a = w.split.data + t * rows * k * 2
-                queued = self.must { () throws(GPUError) in
-                    try blas.matmul(a: a, w: matrix, d: out.data, m: rows, n: n, k: k, ldd: out.rowLength, accumulate: t > 0)
-                }
+                queued = self.blasMatmul(blas, a: a, w: matrix, d: out.data, m: rows, n: n, k: k, ldd: out.rowLength, accumulate: t > 0)
                 if !queued { return }
             }
         }
@@ -200,9 +198,7 @@ extension GPUBackend {
         let target = terms > 1 ? w.partial.data : out.data, ld = terms > 1 ? n : out.rowLength
         var queued = false
         let run = {
-            queued = self.must { () throws(GPUError) in
-                try blas.matmul(a: w.split.data, w: weight.data, d: target, m: terms * rows, n: n, k: k, ldd: ld, accumulate: false)
-            }
+            queued = self.blasMatmul(blas, a: w.split.data, w: weight.data, d: target, m: terms * rows, n: n, k: k, ldd: ld, accumulate: false)
         }
         if let profile { profiled("(cuBLASLt bf16 decode)", profile, run) } else { run() }
         guard queued else { return false }

@@ -109,10 +109,8 @@ extension GPUBackend {
                     let rowsOut = y.data + first * y.rowLength * 4
                     // One term: straight into y; more: into the partial buffer, [row][term][n].
                     let target = terms > 1 ? partial.data + first * terms * n * 4 : rowsOut
-                    ok = self.must { () throws(GPUError) in
-                        try blas.matmul(a: split.data + first * terms * k * 2, w: weights, d: target, m: terms * count, n: n, k: k,
-                                        ldd: terms > 1 ? n : y.rowLength, accumulate: false)
-                    }
+                    ok = self.blasMatmul(blas, a: split.data + first * terms * k * 2, w: weights, d: target, m: terms * count, n: n, k: k,
+                                         ldd: terms > 1 ? n : y.rowLength, accumulate: false)
                     if !ok { return }
                     let scales = fp8 ? FP8Layout.scales(of: matrix) : nil
                     if terms > 1 {

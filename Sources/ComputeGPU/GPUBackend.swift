@@ -83,6 +83,18 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     public private(set) var blasUnavailable: String?
     /// When set, every launch is timed on its own (GPUBackend+Profile.swift); nil in normal runs.
     public var profile: KernelProfile?
+    /// Decode steps captured into graphs and replayed (GPUBackend+Graphs.swift); HERD_GRAPHS=0 runs every
+    /// step eagerly (for comparisons).
+    public var useStepGraphs = ProcessInfo.processInfo.environment["HERD_GRAPHS"] != "0"
+    /// Eager, capturing or replaying (GPUBackend+Graphs.swift).
+    var graphMode = GraphMode.eager
+    var stepGraphs = StepGraphs()
+    public internal(set) var graphStats = GraphStats()
+    /// Bytes and arrays staged since start (a step's share sizes its graph's staging area).
+    var stagedBytes = 0, stagedArrays = 0
+    /// The last array `stageShared` staged and where: a step's slot list, the same for each of its layers,
+    /// goes up once. Holding the array keeps its storage alive, so equal storage means equal contents.
+    var sharedStaging: (array: [Int32], pointer: UnsafeMutableRawPointer)?
 
     /// Every kernel the ops launch, looked up once at start so that a missing one fails there.
     /// Adding a kernel: write it in a part of the kernel tree (`HERD_KERNEL`; parts listed in
@@ -116,7 +128,7 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
         if driver.vendor == "cuda" && ProcessInfo.processInfo.environment["HERD_VENDOR_BLAS"] != "0" {
             let bytes = 32 << 20
             if let workspace = try? driver.allocate(bytes) {
-                do { blas = try CUBLASLt(workspace: workspace, workspaceBytes: bytes) } catch {
+                do { blas = try CUBLASLt(workspace: workspace, workspaceBytes: bytes, stream: driver.streamHandle) } catch {
                     driver.free(workspace)
                     blasUnavailable = "\(error)"
                 }
@@ -177,6 +189,18 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// Launches kernel `name` on a (grid.0, grid.1) grid of `block` threads; an empty grid launches nothing.
     func launch(_ name: String, grid: (Int, Int), block: Int, _ args: [Arg]) {
         makeCurrent()
+        guard grid.0 > 0 && grid.1 > 0 else { return }
+        guard let function = functions[name] else { preconditionFailure("kernel \(name) is not in GPUBackend.kernelNames") }
+        switch graphMode {
+        case .eager: break
+        case .capturing(let recorder):
+            Self.signature(function: function, grid: grid, block: block, args: args, into: &recorder.signature)
+        case .replaying(let check):
+            var words: [UInt64] = []
+            Self.signature(function: function, grid: grid, block: block, args: args, into: &words)
+            check.check(words)
+            return
+        }
         let storage = UnsafeMutableRawPointer.allocate(byteCount: args.count * 8, alignment: 8)
         defer { storage.deallocate() }
         var params: [UnsafeMutableRawPointer?] = []
@@ -190,11 +214,11 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
             }
             params.append(slot)
         }
-        guard grid.0 > 0 && grid.1 > 0 else { return }
-        guard let function = functions[name] else { preconditionFailure("kernel \(name) is not in GPUBackend.kernelNames") }
         let run = {
             params.withUnsafeMutableBufferPointer { buffer in
                 do { try self.driver.launch(function, grid: (grid.0, grid.1), block: block, parameters: buffer.baseAddress!) } catch {
+                    // A capture that broke (the graph is discarded and the step run eagerly) is not a lost device.
+                    if case .capturing(let recorder) = self.graphMode { recorder.spoiled = true; return }
                     preconditionFailure("\(self.driver.vendor): launch of \(name): \(error)")
                 }
             }
@@ -208,7 +232,15 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
         makeCurrent()
         let p = must { () throws(GPUError) in try driver.allocate(max(bytes, 256)) }
-        must { () throws(GPUError) in try driver.fill(p, byte: 0, bytes: max(bytes, 256)) }
+        let zero = { self.must { () throws(GPUError) in try self.driver.fill(p, byte: 0, bytes: max(bytes, 256)) } }
+        // A buffer that appears mid-capture moved the step's addresses: the capture is discarded, and the fill
+        // (a copy on the legacy stream, which a capture forbids) waits until it has ended.
+        if case .capturing(let recorder) = graphMode {
+            recorder.spoiled = true
+            recorder.deferred.append(zero)
+        } else {
+            zero()
+        }
         return p
     }
 
@@ -220,13 +252,32 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
 
     func copyToHost(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) {
         makeCurrent()
+        // Inside a graph step nothing has run yet: a read there cannot be answered, so the step goes eager
+        // (the zeros read here are never used: the step is run again).
+        switch graphMode {
+        case .eager: break
+        case .capturing(let recorder):
+            recorder.spoiled = true
+            destination.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+            return
+        case .replaying(let check):
+            check.failed = true
+            destination.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+            return
+        }
         let copy = { self.must { () throws(GPUError) in try self.driver.copyToHost(destination, from: source, bytes: bytes) } }
         if let profile { profiled("(copy to host)", profile, copy) } else { copy() }
     }
 
     func copyToDevice(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) {
         makeCurrent()
+        precondition(!isInGraphStep, "copyToDevice inside a graph step (weights load outside steps)")
         must { () throws(GPUError) in try driver.copyToDevice(destination, from: source, bytes: bytes) }
+    }
+
+    var isInGraphStep: Bool {
+        if case .eager = graphMode { return false }
+        return true
     }
 
     /// A tensor over device memory that is freed with the last tensor using it.
@@ -241,10 +292,14 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// only after the ring wraps, and wrapping first waits for the device (rare: the ring holds many steps).
     func stage(_ arrays: [[Int32]]) -> [UnsafeMutableRawPointer] {
         makeCurrent()
+        if isInGraphStep { return arrays.map(stageInGraph) }
         let total = arrays.reduce(0) { $0 + ($1.count + 64) * 4 }
+        stagedBytes += total
+        stagedArrays += arrays.count
         if stagingOffset + total > scratchBytes {
             must { () throws(GPUError) in try driver.synchronize() }
             stagingOffset = 0
+            sharedStaging = nil  // its region is about to be reused
             if total > scratchBytes {
                 if let old = scratch { driver.free(old) }
                 if let old = pinned { driver.freePinned(old) }
@@ -268,6 +323,67 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
 
     func stageFloats(_ values: [Float]) -> UnsafeMutableRawPointer {
         stage([values.map { Int32(bitPattern: $0.bitPattern) }])[0]
+    }
+
+    /// `stage` for an array that ops of one step pass again and again (the slot list every layer's
+    /// attention reads): staged once while the same array keeps coming.
+    func stageShared(_ array: [Int32]) -> UnsafeMutableRawPointer {
+        if let last = sharedStaging, last.array.count == array.count,
+           last.array.withUnsafeBufferPointer({ a in array.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress } }) {
+            return last.pointer
+        }
+        let pointer = stage([array])[0]
+        sharedStaging = (array, pointer)
+        return pointer
+    }
+
+    /// A staged array's place inside a graph step: its slot in the graph's staging area, written on the host
+    /// side (copied up with the whole area before the graph runs).
+    private func stageInGraph(_ array: [Int32]) -> UnsafeMutableRawPointer {
+        let slot: GraphSlot?, area: GraphStaging
+        switch graphMode {
+        case .eager: preconditionFailure("stageInGraph outside a graph step")
+        case .capturing(let recorder):
+            slot = recorder.slot(count: array.count)
+            if slot == nil { recorder.spoiled = true }
+            area = recorder.staging
+        case .replaying(let check):
+            slot = check.nextSlot(count: array.count)
+            area = check.graph.staging
+        }
+        // A step that outgrew its slots gets a harmless address (it is run again eagerly, never this way).
+        guard let slot else { return area.device }
+        if !array.isEmpty {
+            array.withUnsafeBytes { (area.host + slot.offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+        return area.device + slot.offset
+    }
+
+    /// cuBLASLt's product (`CUBLASLt.matmul`) as part of a step: recorded in a capture's signature,
+    /// checked and skipped in a replay. false when cuBLASLt has no algorithm for the shape.
+    func blasMatmul(_ blas: CUBLASLt, a: UnsafeRawPointer, w: UnsafeRawPointer, d: UnsafeMutableRawPointer, m: Int, n: Int, k: Int,
+                    ldd: Int, accumulate: Bool) -> Bool {
+        var words: [UInt64] = [0xB1A5, UInt64(UInt(bitPattern: a)), UInt64(UInt(bitPattern: w)), UInt64(UInt(bitPattern: d)),
+                               UInt64(m), UInt64(n), UInt64(k), UInt64(ldd), accumulate ? 1 : 0]
+        switch graphMode {
+        case .replaying(let check):
+            // The capture recorded whether cuBLASLt took the shape (the last word).
+            let taken = check.failed || check.word + words.count >= check.graph.signature.count ? 0
+                : check.graph.signature[check.word + words.count]
+            words.append(taken)
+            check.check(words)
+            return taken == 1
+        case .capturing(let recorder):
+            var queued = false
+            do { queued = try blas.matmul(a: a, w: w, d: d, m: m, n: n, k: k, ldd: ldd, accumulate: accumulate) } catch {
+                recorder.spoiled = true
+            }
+            words.append(queued ? 1 : 0)
+            recorder.signature += words
+            return queued
+        case .eager:
+            return must { () throws(GPUError) in try blas.matmul(a: a, w: w, d: d, m: m, n: n, k: k, ldd: ldd, accumulate: accumulate) }
+        }
     }
 }
 

@@ -46,6 +46,18 @@ public protocol GPUDriver: AnyObject {
     func record(_ event: OpaquePointer) throws(GPUError)
     func milliseconds(from start: OpaquePointer, to end: OpaquePointer) throws(GPUError) -> Float
     func destroy(_ event: OpaquePointer)
+    /// Waits until the device has passed `event`.
+    func waitFor(_ event: OpaquePointer) throws(GPUError)
+
+    /// The stream everything above goes on (cuBLASLt calls are queued on it too); nil: the default stream.
+    var streamHandle: UnsafeMutableRawPointer? { get }
+    /// Graphs (GPUBackend+Graphs.swift): from `beginCapture` to `endCapture` the stream's launches and
+    /// copies are recorded, not run (relaxed mode: other threads' calls are not checked); `endCapture`
+    /// returns the recorded work as an executable graph, which `launchGraph` queues on the stream.
+    func beginCapture() throws(GPUError)
+    func endCapture() throws(GPUError) -> OpaquePointer
+    func launchGraph(_ graph: OpaquePointer) throws(GPUError)
+    func destroyGraph(_ graph: OpaquePointer)
 
     /// Compiles the kernel source (which includes `header` as "vendor.h") for `architecture`; the code
     /// object, or an error carrying the compiler's full log.
@@ -61,6 +73,13 @@ public protocol GPUDriver: AnyObject {
 extension GPUDriver {
     /// Unknown (drivers that do not read it, test doubles): nothing is sized by it.
     public var multiprocessorCount: Int { 0 }
+    public var streamHandle: UnsafeMutableRawPointer? { nil }
+    public func waitFor(_ event: OpaquePointer) throws(GPUError) { try synchronize() }
+    /// Drivers without graphs (test doubles): capture fails, so every step runs eagerly.
+    public func beginCapture() throws(GPUError) { throw GPUError("\(vendor): no graph capture") }
+    public func endCapture() throws(GPUError) -> OpaquePointer { throw GPUError("\(vendor): no graph capture") }
+    public func launchGraph(_ graph: OpaquePointer) throws(GPUError) { throw GPUError("\(vendor): no graph capture") }
+    public func destroyGraph(_ graph: OpaquePointer) {}
 }
 
 /// Why the GPU backend could not start or run: names the library, function or kernel at fault.

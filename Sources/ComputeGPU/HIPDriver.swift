@@ -32,6 +32,9 @@ public final class HIPDriver: GPUDriver {
     public let fp8Encoding: FP8Encoding
     /// The soname that loaded, for messages.
     public let runtimeLibrary: String
+    /// The one stream every launch, asynchronous copy and event goes on (created, as CUDADriver's is, so
+    /// that decode steps can be captured into graphs; blocking, so ordered with the null stream's copies).
+    private var stream: herd_hipStream_t?
 
     /// ROCm 6.x, then Debian's ROCm 5 package, then whatever the unversioned name points at.
     public static let runtimeSonames = ["libamdhip64.so.6", "libamdhip64.so.5", "libamdhip64.so"]
@@ -69,6 +72,13 @@ public final class HIPDriver: GPUDriver {
         hip.hipModuleLaunchKernel = try sym("hipModuleLaunchKernel", type(of: hip.hipModuleLaunchKernel))
         hip.hipGetErrorName = try sym("hipGetErrorName", type(of: hip.hipGetErrorName))
         hip.hipGetErrorString = try sym("hipGetErrorString", type(of: hip.hipGetErrorString))
+        hip.hipStreamCreate = try sym("hipStreamCreate", type(of: hip.hipStreamCreate))
+        hip.hipStreamBeginCapture = try sym("hipStreamBeginCapture", type(of: hip.hipStreamBeginCapture))
+        hip.hipStreamEndCapture = try sym("hipStreamEndCapture", type(of: hip.hipStreamEndCapture))
+        hip.hipGraphInstantiate = try sym("hipGraphInstantiate", type(of: hip.hipGraphInstantiate))
+        hip.hipGraphLaunch = try sym("hipGraphLaunch", type(of: hip.hipGraphLaunch))
+        hip.hipGraphExecDestroy = try sym("hipGraphExecDestroy", type(of: hip.hipGraphExecDestroy))
+        hip.hipGraphDestroy = try sym("hipGraphDestroy", type(of: hip.hipGraphDestroy))
         // The properties entry point whose struct layout we know the gcnArchName offset of (see CHerdGPU.h).
         let archOffset: Int32
         if let versioned = library.optionalSymbol("hipGetDevicePropertiesR0600", as: type(of: hip.hipGetDeviceProperties)) {
@@ -96,6 +106,8 @@ public final class HIPDriver: GPUDriver {
         self.ordinal = Int32(ordinal)
         var status = hip.hipSetDevice(Int32(ordinal))
         if status != 0 { throw GPUError("hipSetDevice(\(ordinal)): \(Self.errorText(hip, status))") }
+        status = hip.hipStreamCreate(&stream)
+        if status != 0 { throw GPUError("hipStreamCreate: \(Self.errorText(hip, status))") }
 
         var name = [CChar](repeating: 0, count: 256)
         _ = hip.hipDeviceGetName(&name, 256, Int32(ordinal))
@@ -178,7 +190,7 @@ public final class HIPDriver: GPUDriver {
     public func freePinned(_ pointer: UnsafeMutableRawPointer) { _ = hip.hipHostFree(pointer) }
 
     public func copyToDeviceAsync(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError) {
-        try check(hip.hipMemcpyHtoDAsync(destination, source, bytes, nil), "hipMemcpyHtoDAsync")
+        try check(hip.hipMemcpyHtoDAsync(destination, source, bytes, stream), "hipMemcpyHtoDAsync")
     }
 
     public func copyToHost(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) throws(GPUError) {
@@ -198,7 +210,7 @@ public final class HIPDriver: GPUDriver {
     }
 
     public func record(_ event: OpaquePointer) throws(GPUError) {
-        try check(hip.hipEventRecord(event, nil), "hipEventRecord")
+        try check(hip.hipEventRecord(event, stream), "hipEventRecord")
     }
 
     public func milliseconds(from start: OpaquePointer, to end: OpaquePointer) throws(GPUError) -> Float {
@@ -209,6 +221,28 @@ public final class HIPDriver: GPUDriver {
     }
 
     public func destroy(_ event: OpaquePointer) { _ = hip.hipEventDestroy(event) }
+
+    public func waitFor(_ event: OpaquePointer) throws(GPUError) { try check(hip.hipEventSynchronize(event), "hipEventSynchronize") }
+
+    public var streamHandle: UnsafeMutableRawPointer? { stream.map { UnsafeMutableRawPointer($0) } }
+
+    public func beginCapture() throws(GPUError) {
+        try check(hip.hipStreamBeginCapture(stream, 2), "hipStreamBeginCapture")  // hipStreamCaptureModeRelaxed
+    }
+
+    public func endCapture() throws(GPUError) -> OpaquePointer {
+        var graph: herd_hipGraph_t?
+        try check(hip.hipStreamEndCapture(stream, &graph), "hipStreamEndCapture")
+        guard let graph else { throw GPUError("hipStreamEndCapture returned no graph") }
+        defer { _ = hip.hipGraphDestroy(graph) }
+        var exec: herd_hipGraphExec_t?
+        try check(hip.hipGraphInstantiate(&exec, graph, nil, nil, 0), "hipGraphInstantiate")
+        return exec!
+    }
+
+    public func launchGraph(_ graph: OpaquePointer) throws(GPUError) { try check(hip.hipGraphLaunch(graph, stream), "hipGraphLaunch") }
+
+    public func destroyGraph(_ graph: OpaquePointer) { _ = hip.hipGraphExecDestroy(graph) }
 
     public func compile(source: String, header: String) throws(GPUError) -> [UInt8] {
         try compiler.compile(source: source, header: header, architecture: architecture)
@@ -231,7 +265,8 @@ public final class HIPDriver: GPUDriver {
 
     public func launch(_ function: OpaquePointer, grid: (x: Int, y: Int), block: Int,
                        parameters: UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws(GPUError) {
-        try check(herd_hip_launch(&hip, function, UInt32(grid.x), UInt32(grid.y), UInt32(block), parameters), "hipModuleLaunchKernel")
+        try check(herd_hip_launch(&hip, function, UInt32(grid.x), UInt32(grid.y), UInt32(block), parameters, stream),
+                  "hipModuleLaunchKernel")
     }
 }
 

@@ -22,7 +22,7 @@ struct GPUBench: ParsableCommand {
     var context = 1024
     @Option(name: .long, help: "Prompt tokens in the prefill step (0: skip).")
     var prefillTokens = 2048
-    @Option(name: .long, help: "Timed steps per scenario (median reported), after one warm-up.")
+    @Option(name: .long, help: "Timed steps per scenario (median reported), after warm-up steps (decode: two, the second captured as a graph).")
     var steps = 10
     @Flag(name: .long, help: "After each scenario, one more step timed by events around every launch: each kernel's share and the device's idle time between launches.")
     var profile = false
@@ -52,13 +52,14 @@ struct GPUBench: ParsableCommand {
             let routing = model.routingShape.map(RoutingCounts.init)
             var times: [Double] = []
             var expertsHit = 0
-            for step in 0...steps {
+            // Two warm-up steps: the first runs eagerly, the second is captured as a graph (GPU backends).
+            for step in 0...(steps + 1) {
                 routing?.reset()
                 routing?.isDecodeRow = [Bool](repeating: true, count: b)
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 decodeStep(model, tokens: tokens, batch: attentionBatch, cache: cache, routing: routing)
                 let t1 = DispatchTime.now().uptimeNanoseconds
-                if step > 0 { times.append(Double(t1 - t0) / 1e9) }
+                if step > 1 { times.append(Double(t1 - t0) / 1e9) }
                 if let routing { expertsHit = routing.decode.filter { $0 > 0 }.count }
             }
             let t = times.sorted()[times.count / 2]
@@ -99,6 +100,9 @@ struct GPUBench: ParsableCommand {
                     _ = model.forward(tokens: tokens, batch: .contiguous(start: 0, count: n), cache: cache, logitRows: [n - 1])
                 }))
             }
+        }
+        if let gpu = model.backend as? GPUBackend {
+            print("\ndecode-step graphs: \(gpu.useStepGraphs ? "\(gpu.graphStats)" : "off (HERD_GRAPHS=0)")")
         }
         Self.printProfiles(profiles)
     }

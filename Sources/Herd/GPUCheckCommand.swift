@@ -170,14 +170,14 @@ struct GPUCheck: ParsableCommand {
                 (gpu.splitAttention, gpu.gqaDecodeKernel) = (splitting, grouped)
                 defer { (gpu.splitAttention, gpu.gqaDecodeKernel) = previous }
                 if b === gpu && splitting && grouped {
-                    split = gpu.attentionPartitions(rows: 2, heads: kvHeads, longest: 4000, minimum: gpu.decodePartitionKeys)
+                    split = gpu.decodePartitions(rows: 2, kvHeads: kvHeads)
                 }
                 let cache = KVCache(keys: [load(b, k, [slots, kvHeads * dim])], values: [load(b, v, [slots, kvHeads * dim])], slotCount: slots)
                 let qt = load(b, q, [2, heads * dim]), ot = b.zeros([2, heads * dim])
                 b.attention(queries: qt, cache: cache, layer: 0, batch: batch, heads: heads, kvHeads: kvHeads, headDim: dim, scale: 0.25, into: ot)
                 outs.append(b.read(ot, rows: 2))
             }
-            let how = split.map { "\($0.parts) partitions of \($0.length)" } ?? "NOT split"
+            let how = split.map { "\($0.parts) partitions per row of >= \(-$0.length) keys" } ?? "NOT split"
             compare("long decode attention, split (\(how))", outs[1], outs[0], tolerance: 1e-4)
             compare("long decode attention, split vs unsplit GPU", outs[1], outs[2], tolerance: 1e-5)
             compare("long decode attention, per-(row, head) kernels, split", outs[3], outs[0], tolerance: 1e-4)
@@ -373,7 +373,7 @@ struct GPUCheck: ParsableCommand {
                 outs.append(b.read(ot, rows: rowCount))
             }
             (gpu.splitAttention, gpu.gqaDecodeKernel, gpu.gqaAttentionMinimumBlocks) = (choice.0, choice.1, 256)
-            let how = plan?.split.map { "\($0.parts) partitions of \($0.length)" } ?? "NOT split"
+            let how = plan?.split.map { "\($0.parts) partitions per row of >= \(-$0.length) keys" } ?? "NOT split"
             compare("busy decode attention, GQA \(heads):\(kvHeads), split (\(how))", outs[1], outs[0], tolerance: 1e-4)
             compare("busy decode attention, GQA \(heads):\(kvHeads), split vs one partition", outs[1], outs[2], tolerance: 1e-5)
             compare("busy decode attention, GQA \(heads):\(kvHeads), split vs tile kernel", outs[1], outs[3], tolerance: 1e-5)
@@ -496,6 +496,25 @@ struct GPUCheck: ParsableCommand {
                 print("     logits: \(cpuLogits.count) values, top id \(top) (\(cpuLogits[top]) cpu, \(gpuLogits[top]) gpu)")
             }
             record("model greedy tokens", cpuTokens == gpuTokens, "cpu \(cpuTokens.prefix(8)) gpu \(gpuTokens.prefix(8))")
+            // Decode steps replayed from a captured graph give the eager steps' logits bit for bit: the same
+            // tokens fed with graphs on (captured on the second step, replayed after) and off.
+            func decodeLogits(graphs: Bool) -> [Float] {
+                gpu.useStepGraphs = graphs
+                defer { gpu.useStepGraphs = true }
+                let m = onGPU.model, cache = m.makeKVCache(slots: ids.count + tokens)
+                var all = m.forward(tokens: ids, batch: .contiguous(start: 0, count: ids.count), cache: cache, logitRows: [ids.count - 1])
+                for (i, t) in cpuTokens.enumerated() {
+                    all += m.forward(tokens: [t], batch: .contiguous(start: ids.count + i, count: 1), cache: cache, logitRows: [0])
+                }
+                return all
+            }
+            let before = gpu.graphStats
+            let replayed = decodeLogits(graphs: true)
+            let stats = gpu.graphStats
+            let eager = decodeLogits(graphs: false)
+            record("decode steps replayed from a graph = eager, bit for bit", replayed == eager && stats.replays > before.replays,
+                   "\(stats.replays - before.replays) replays, \(stats.captures - before.captures) captures, "
+                   + "\(stats.mismatches - before.mismatches) mismatches, \(stats.failedCaptures - before.failedCaptures) failed captures")
             // A busy batch gives each request the tokens it gets alone: 12 prompts of different lengths prefilled
             // together (ragged rows, grouped-expert and tensor-core paths) and decoded together, against each
             // prompt run by itself (single rows: the GEMV paths).

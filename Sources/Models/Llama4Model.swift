@@ -153,6 +153,21 @@ public final class Llama4Model: LanguageModel {
     public func forwardLogits(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> Tensor? {
         let rows = tokens.count
         precondition(rows == batch.rows.count && rows > 0, "one batch row per token")
+        // Decode steps (one row per sequence) repeat their launches step after step: the backend may replay
+        // them as a graph. Steps with prompt rows change shape every time and run eagerly.
+        let decode = Set(batch.rows.map(\.sequence)).count == rows
+        let logits = backend.deviceStep(shape: decode ? "llama4 decode: \(rows) rows, \(logitRows.count) logit rows" : nil) {
+            deviceForward(tokens: tokens, batch: batch, cache: cache, logitRows: logitRows, routing: routing)
+        }
+        // Read after the step (a read inside it would stop a graph).
+        if let routing, preparedExperts.contains(where: { $0 != nil }) { recordFusedRouting(routing, rows: rows, workspace: workspace(rows: rows)) }
+        return logits
+    }
+
+    /// The step's device work: every layer, then the head for `logitRows` (nil when none are wanted).
+    /// `routing` is filled here only by the expert-by-expert path (backends without fused experts).
+    private func deviceForward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> Tensor? {
+        let rows = tokens.count
         let c = config, b = backend, w = workspace(rows: rows)
         let d = c.resolvedHeadDim, heads = c.numAttentionHeads, kvHeads = c.kvHeads
         let positions = batch.positions
@@ -199,7 +214,6 @@ public final class Llama4Model: LanguageModel {
                 b.add(w.x, w.ffnOut, rows: rows)  // the final norm is the head's (headLogits)
             }
         }
-        if let routing, preparedExperts.contains(where: { $0 != nil }) { recordFusedRouting(routing, rows: rows, workspace: w) }
         guard !logitRows.isEmpty else { return nil }
         // Final norm and head only for the rows whose logits are wanted.
         let head = headWorkspace(rows: logitRows.count)

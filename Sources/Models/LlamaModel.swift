@@ -177,6 +177,15 @@ public final class LlamaModel: LanguageModel {
     public func forwardLogits(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> Tensor? {
         let rows = tokens.count
         precondition(rows == batch.rows.count && rows > 0, "one batch row per token")
+        // Decode steps (one row per sequence) may be replayed as a graph (see Llama4Model.forwardLogits).
+        let decode = Set(batch.rows.map(\.sequence)).count == rows
+        return backend.deviceStep(shape: decode ? "llama decode: \(rows) rows, \(logitRows.count) logit rows" : nil) {
+            deviceForward(tokens: tokens, batch: batch, cache: cache, logitRows: logitRows)
+        }
+    }
+
+    private func deviceForward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int]) -> Tensor? {
+        let rows = tokens.count
         let c = config, b = backend, w = workspace(rows: rows)
         let positions = batch.positions
         let scale = 1 / Float(c.headDim).squareRoot()

@@ -17,6 +17,8 @@ typedef void *herd_CUmodule;
 typedef void *herd_CUfunction;
 typedef void *herd_CUstream;
 typedef void *herd_CUevent;
+typedef void *herd_CUgraph;
+typedef void *herd_CUgraphExec;
 typedef unsigned long long herd_CUdeviceptr;
 typedef int herd_nvrtcResult;         // 0 = NVRTC_SUCCESS
 typedef void *herd_nvrtcProgram;
@@ -53,6 +55,14 @@ typedef struct {
     herd_CUresult (*cuEventSynchronize)(herd_CUevent event);
     herd_CUresult (*cuEventElapsedTime)(float *milliseconds, herd_CUevent start, herd_CUevent end);
     herd_CUresult (*cuEventDestroy)(herd_CUevent event);
+    // The backend's stream and the decode-step graphs captured on it (GPUBackend+Graphs.swift).
+    herd_CUresult (*cuStreamCreate)(herd_CUstream *stream, unsigned int flags);
+    herd_CUresult (*cuStreamBeginCapture)(herd_CUstream stream, int mode);  // cuStreamBeginCapture_v2
+    herd_CUresult (*cuStreamEndCapture)(herd_CUstream stream, herd_CUgraph *graph);
+    herd_CUresult (*cuGraphInstantiateWithFlags)(herd_CUgraphExec *exec, herd_CUgraph graph, unsigned long long flags);
+    herd_CUresult (*cuGraphLaunch)(herd_CUgraphExec exec, herd_CUstream stream);
+    herd_CUresult (*cuGraphExecDestroy)(herd_CUgraphExec exec);
+    herd_CUresult (*cuGraphDestroy)(herd_CUgraph graph);
 } herd_cuda_api;
 
 /// NVRTC, the run-time compiler.
@@ -136,6 +146,9 @@ typedef struct ihipModuleSymbol_t *herd_hipFunction_t;
 typedef struct ihipStream_t *herd_hipStream_t;
 typedef struct ihipEvent_t *herd_hipEvent_t;
 typedef struct _hiprtcProgram *herd_hiprtcProgram;
+typedef struct ihipGraph *herd_hipGraph_t;
+typedef struct hipGraphNode *herd_hipGraphNode_t;
+typedef struct hipGraphExec *herd_hipGraphExec_t;
 /// hipDeviceProp_t, never dereferenced here: its layout differs between ROCm 5 (R0000) and ROCm 6
 /// (R0600), so Herd passes a large zeroed buffer and reads gcnArchName at the offset below that matches
 /// the entry point it called.
@@ -173,6 +186,15 @@ typedef struct {
     herd_hipError_t (*hipEventSynchronize)(herd_hipEvent_t event);
     herd_hipError_t (*hipEventElapsedTime)(float *milliseconds, herd_hipEvent_t start, herd_hipEvent_t stop);
     herd_hipError_t (*hipEventDestroy)(herd_hipEvent_t event);
+    // The backend's stream and the decode-step graphs captured on it (GPUBackend+Graphs.swift).
+    herd_hipError_t (*hipStreamCreate)(herd_hipStream_t *stream);
+    herd_hipError_t (*hipStreamBeginCapture)(herd_hipStream_t stream, unsigned int mode);  // hipStreamCaptureMode
+    herd_hipError_t (*hipStreamEndCapture)(herd_hipStream_t stream, herd_hipGraph_t *graph);
+    herd_hipError_t (*hipGraphInstantiate)(herd_hipGraphExec_t *exec, herd_hipGraph_t graph, herd_hipGraphNode_t *error_node,
+                                           char *log, size_t log_bytes);
+    herd_hipError_t (*hipGraphLaunch)(herd_hipGraphExec_t exec, herd_hipStream_t stream);
+    herd_hipError_t (*hipGraphExecDestroy)(herd_hipGraphExec_t exec);
+    herd_hipError_t (*hipGraphDestroy)(herd_hipGraph_t graph);
 } herd_hip_api;
 
 /// hiprtc, the run-time compiler (libhiprtc on ROCm 6; inside libamdhip64 on ROCm 5).
@@ -202,13 +224,13 @@ typedef struct {
 #define HERD_HIP_ATTR_MAX_SHARED_MEMORY_PER_BLOCK 74
 #define HERD_HIP_ATTR_MULTIPROCESSOR_COUNT 63
 
-/// Calls hipModuleLaunchKernel like herd_cuda_launch: 1-D blocks, a 2-D grid, default stream.
+/// Calls hipModuleLaunchKernel like herd_cuda_launch: 1-D blocks, a 2-D grid, on `stream`.
 herd_hipError_t herd_hip_launch(const herd_hip_api *api, herd_hipFunction_t f, unsigned int gx, unsigned int gy,
-                                unsigned int bx, void **params);
+                                unsigned int bx, void **params, herd_hipStream_t stream);
 
-/// Calls cuLaunchKernel with an array of argument pointers (Swift cannot build `void **` easily).
+/// Calls cuLaunchKernel with an array of argument pointers (Swift cannot build `void **` easily), on `stream`.
 herd_CUresult herd_cuda_launch(const herd_cuda_api *api, herd_CUfunction f, unsigned int gx, unsigned int gy,
-                               unsigned int bx, void **params);
+                               unsigned int bx, void **params, herd_CUstream stream);
 
 /// The kernel tree, embedded at build time from kernels/ (one source for CUDA and HIP).
 const char *herd_gpu_kernels_source(void);

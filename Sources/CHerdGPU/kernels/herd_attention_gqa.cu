@@ -129,7 +129,8 @@ HERD_KERNEL void __launch_bounds__(256) herd_attention_gqa(const float *q, const
 // writes its partition's state {m, l, acc[head_dim]} at partial[((i * heads + h) * parts + p)] (the layout
 // herd_attention_combine merges, i = index in `rows`); without, the normalized output row.
 //
-// grid: (rows * parts, kv_heads), partitions of a row adjacent; block: 128. rows[i] = the batch row;
+// grid: (rows * parts, kv_heads), partitions of a row adjacent (part_len keys each; part_len <= 0: see
+// below); block: 128. rows[i] = the batch row;
 // head_dim <= 128 and a multiple of 4, kv_width a multiple of 4 (16-byte loads); G = heads / kv_heads.
 #define HERD_GQAD_WARPS 4
 #define HERD_GQAD_CHUNK 32
@@ -157,8 +158,11 @@ __device__ __forceinline__ void herd_gqa_decode(const float *q, const float *kc,
     const int r = rows[i];
     const int *info = row_info + 3 * r;
     const int *list = slots + info[0];
-    const int begin = info[1] + p * part_len;
-    const int end = info[2] - begin < part_len ? info[2] : begin + part_len;  // <= begin: an empty partition
+    // part_len <= 0: each row's own partitions, its context over `parts` in multiples of 64 keys, at least
+    // -part_len keys each (the grid then depends on the row count only, as a replayed graph needs).
+    const int len = part_len > 0 ? part_len : max(-part_len, ((info[2] - info[1] + parts - 1) / parts + 63) / 64 * 64);
+    const int begin = info[1] + p * len;
+    const int end = info[2] - begin < len ? info[2] : begin + len;  // <= begin: an empty partition
     const bool mine = 4 * lane < head_dim;
     const long kv_off = (long)kvh * head_dim + 4 * lane;
     float4 qv[G], acc[G];
