@@ -101,6 +101,12 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func rope(_ x: Tensor, rows: Int, heads: Int, headDim: Int, positions: [Int32], rope: RoPE)
     /// Writes each row's K and V into the cache at its `writeSlot`.
     func storeKV(keys: Tensor, values: Tensor, cache: KVCache, layer: Int, batch: AttentionBatch)
+    /// A layer's attention inputs after their products: RoPE on q and k at the rows' positions (`rope`; nil
+    /// on NoPE layers), each q and k head divided by its RMS (`qkNormEpsilon`; nil: none), q scaled by the
+    /// rows' `temperatures` (empty: none), then K and V written into the cache. The default runs `rope`,
+    /// `rmsNorm`, `scaleRows` and `storeKV` (`separateAttentionInputs`); GPU backends fuse them.
+    func prepareAttentionInputs(q: Tensor, k: Tensor, v: Tensor, rows: Int, heads: Int, kvHeads: Int, headDim: Int, positions: [Int32],
+                                rope: RoPE?, qkNormEpsilon: Float?, temperatures: [Float], cache: KVCache, layer: Int, batch: AttentionBatch)
     /// Softmax(q k^T * scale) v per head over each row's context; grouped-query (heads / kvHeads share a KV head).
     func attention(queries: Tensor, cache: KVCache, layer: Int, batch: AttentionBatch,
                    heads: Int, kvHeads: Int, headDim: Int, scale: Float, into out: Tensor)
@@ -174,6 +180,32 @@ extension ComputeBackend {
     }
     public func prepareExperts(gate: [Tensor], up: [Tensor], down: [Tensor]) -> (any PreparedExperts)? { nil }
     public func deviceStep<T>(shape: String?, _ body: () -> T) -> T { body() }
+    public func prepareAttentionInputs(q: Tensor, k: Tensor, v: Tensor, rows: Int, heads: Int, kvHeads: Int, headDim: Int,
+                                       positions: [Int32], rope: RoPE?, qkNormEpsilon: Float?, temperatures: [Float], cache: KVCache,
+                                       layer: Int, batch: AttentionBatch) {
+        separateAttentionInputs(q: q, k: k, v: v, rows: rows, heads: heads, kvHeads: kvHeads, headDim: headDim, positions: positions,
+                                rope: rope, qkNormEpsilon: qkNormEpsilon, temperatures: temperatures, cache: cache, layer: layer, batch: batch)
+    }
+
+    /// `prepareAttentionInputs` as separate ops.
+    public func separateAttentionInputs(q: Tensor, k: Tensor, v: Tensor, rows: Int, heads: Int, kvHeads: Int, headDim: Int,
+                                        positions: [Int32], rope: RoPE?, qkNormEpsilon: Float?, temperatures: [Float], cache: KVCache,
+                                        layer: Int, batch: AttentionBatch) {
+        if let rope {
+            self.rope(q, rows: rows, heads: heads, headDim: headDim, positions: positions, rope: rope)
+            self.rope(k, rows: rows, heads: kvHeads, headDim: headDim, positions: positions, rope: rope)
+        }
+        if let eps = qkNormEpsilon {  // after RoPE, per head, no weight
+            // `[rows * heads, headDim]` views of the `[rows, heads * headDim]` activations.
+            let qHeads = Tensor(dtype: q.dtype, shape: [q.rowCount * heads, q.rowLength / heads], data: q.data, byteCount: q.byteCount, owner: q)
+            let kHeads = Tensor(dtype: k.dtype, shape: [k.rowCount * kvHeads, k.rowLength / kvHeads], data: k.data, byteCount: k.byteCount,
+                                owner: k)
+            rmsNorm(qHeads, weight: nil, eps: eps, rows: rows * heads, into: qHeads)
+            rmsNorm(kHeads, weight: nil, eps: eps, rows: rows * kvHeads, into: kHeads)
+        }
+        if !temperatures.isEmpty { scaleRows(q, factors: temperatures) }
+        storeKV(keys: k, values: v, cache: cache, layer: layer, batch: batch)
+    }
     public var prefersDeviceSampling: Bool { false }
 
     public func summarizeLogits(_ logits: Tensor, rows: Int, vocabulary: Int, top: Int, requests: [LogitSummaryRequest]) -> [LogitSummary] {
@@ -211,8 +243,7 @@ extension ComputeBackend {
     /// `[rows, width]` scratch; the gate buffer ends up holding the activation.
     public func swigluMLP(_ x: Tensor, gate: Tensor, up: Tensor, down: Tensor, rows: Int,
                           gateBuffer: Tensor, upBuffer: Tensor, into out: Tensor) {
-        matmul(x, weight: gate, rows: rows, into: gateBuffer)
-        matmul(x, weight: up, rows: rows, into: upBuffer)
+        matmuls(x, weights: [gate, up], rows: rows, into: [gateBuffer, upBuffer])
         swiglu(gate: gateBuffer, up: upBuffer, rows: rows, into: gateBuffer)
         matmul(gateBuffer, weight: down, rows: rows, into: out)
     }

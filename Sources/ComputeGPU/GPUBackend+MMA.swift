@@ -66,9 +66,14 @@ extension GPUBackend {
 
     /// out = W x for a few rows (`skinnyDenseRows(for:)`) on the tensor cores; false when it does not
     /// qualify (see `usesSkinny`).
+    /// Whether a dense product of `rows` rows takes herd_skinny_*.
+    func takesSkinny(_ dtype: DType, rows: Int, k: Int) -> Bool {
+        rows <= Self.splitKRows && skinnyDenseRows(for: dtype).contains(rows) && usesSkinny(dtype, k: k)
+    }
+
     func skinnyMatmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
         let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
-        guard rows <= Self.splitKRows, skinnyDenseRows(for: weight.dtype).contains(rows), usesSkinny(weight.dtype, k: k) else { return false }
+        guard takesSkinny(weight.dtype, rows: rows, k: k) else { return false }
         let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: 0)
         splitTerms(x, rows: rows, k: k, into: w.split, fp8Order: weight.dtype == .f8_e4m3)
         let grid = ((n + Self.skinnyBlockRows - 1) / Self.skinnyBlockRows, (rows + Self.skinnyPassRows - 1) / Self.skinnyPassRows)

@@ -104,14 +104,20 @@ extension GPUBackend {
         max(1, min((n + 255) / 256, (Self.splitKTargetBlocks + rows - 1) / max(rows, 1)))
     }
 
+    /// Whether a product of `rows` rows takes herd_gemv_* (decode-sized, not on the tensor cores' skinny path).
+    func takesGEMV(_ dtype: DType, rows: Int, k: Int, ldx: Int) -> Bool {
+        let vector = dtype == .f8_e4m3 ? 16 : 8
+        return rows <= 8 && [.f16, .bf16, .f8_e4m3].contains(dtype) && k % vector == 0 && ldx % 4 == 0
+            && !takesSkinny(dtype, rows: rows, k: k)
+    }
+
     public func matmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) {
         let n = weight.rowCount, k = weight.rowLength
         let bias = driver.fp8Encoding.exponentBias
         // Decode-shaped products stream each weight row once: on the tensor cores (herd_skinny_*) where they
         // run, else with 16-byte loads on the CUDA cores (herd_gemv_*).
         if skinnyMatmul(x, weight: weight, rows: rows, into: out) { return }
-        let vector = weight.dtype == .f8_e4m3 ? 16 : 8
-        if rows <= 8 && [.f16, .bf16, .f8_e4m3].contains(weight.dtype) && k % vector == 0 && x.rowLength % 4 == 0 {
+        if takesGEMV(weight.dtype, rows: rows, k: k, ldx: x.rowLength) {
             let outputsPerBlock = 256 / driver.warpSize * 4  // HERD_GEMV_OUTS rows per warp
             let grid = ((n + outputsPerBlock - 1) / outputsPerBlock, 1)
             switch weight.dtype {
@@ -154,6 +160,31 @@ extension GPUBackend {
                 .i32(cache.keys[layer].rowLength), .i32(keys.rowLength), .i32(values.rowLength)])
     }
 
+    /// RoPE, the per-head norm, the temperature and the cache writes in one launch (herd_qkv_prepare) where
+    /// its layout holds: head_dim 128, interleaved RoPE pairs (Llama 4's), f32 rows of 16-byte alignment;
+    /// the separate ops otherwise.
+    public func prepareAttentionInputs(q: Tensor, k: Tensor, v: Tensor, rows: Int, heads: Int, kvHeads: Int, headDim: Int,
+                                       positions: [Int32], rope: RoPE?, qkNormEpsilon: Float?, temperatures: [Float], cache: KVCache,
+                                       layer: Int, batch: AttentionBatch) {
+        let keys = cache.keys[layer], values = cache.values[layer]
+        let fits = headDim == 128 && (rope.map { $0.interleaved && $0.inverseFrequencies.count == 64 } ?? true)
+            && [q.rowLength, k.rowLength, v.rowLength, keys.rowLength].allSatisfy { $0 % 4 == 0 } && rows == batch.rows.count
+        guard fits else {
+            return separateAttentionInputs(q: q, k: k, v: v, rows: rows, heads: heads, kvHeads: kvHeads, headDim: headDim, positions: positions,
+                                           rope: rope, qkNormEpsilon: qkNormEpsilon, temperatures: temperatures, cache: cache, layer: layer,
+                                           batch: batch)
+        }
+        var arrays = [positions, batch.rows.map(\.writeSlot)]
+        if let rope { arrays.append(rope.inverseFrequencies.map { Int32(bitPattern: $0.bitPattern) }) }
+        if !temperatures.isEmpty { arrays.append(temperatures.map { Int32(bitPattern: $0.bitPattern) }) }
+        let staged = stage(arrays)
+        let frequencies = rope == nil ? nil : staged[2], factors = temperatures.isEmpty ? nil : staged[arrays.count - 1]
+        launch("herd_qkv_prepare", grid: (rows, (heads + kvHeads + 7) / 8), block: 256,
+               [.ptr(q.data), .ptr(k.data), .ptr(v.data), .ptr(keys.data), .ptr(values.data), .ptr(staged[0]), .ptr(frequencies), .ptr(factors),
+                .ptr(staged[1]), .i32(heads), .i32(kvHeads), .i32(q.rowLength), .i32(k.rowLength), .i32(v.rowLength), .i32(keys.rowLength),
+                .i32(qkNormEpsilon == nil ? 0 : 1), .f32(qkNormEpsilon ?? 0)])
+    }
+
     public func swiglu(gate: Tensor, up: Tensor, rows: Int, into out: Tensor) {
         launch("herd_swiglu", grid: (rows, columnBlocks(rows: rows, n: gate.rowLength)), block: 256,
                [.ptr(gate.data), .ptr(up.data), .ptr(out.data), .i32(gate.rowLength), .i32(gate.rowLength), .i32(up.rowLength), .i32(out.rowLength)])
@@ -186,5 +217,35 @@ extension GPUBackend {
         var out = [Float](repeating: 0, count: rows * x.rowLength)
         out.withUnsafeMutableBytes { dst in copyToHost(dst.baseAddress!, from: x.data, bytes: dst.count) }
         return out
+    }
+}
+
+extension GPUBackend: MultiMatmulBackend {
+    /// Two or three products of the same activations (q/k/v, gate/up) in one launch (herd_gemv3_*) where
+    /// each would take the GEMV alone, with the same bits; one product each otherwise.
+    public func fusedMatmuls(_ x: Tensor, weights: [Tensor], rows: Int, into outs: [Tensor]) {
+        precondition(weights.count == outs.count, "one output per weight")
+        let dtype = weights[0].dtype, k = weights[0].rowLength
+        guard (2...3).contains(weights.count), dtype == .bf16 || dtype == .f8_e4m3,
+              weights.allSatisfy({ $0.dtype == dtype && $0.rowLength == k }), weights.dropLast().allSatisfy({ $0.rowCount % 4 == 0 }),
+              takesGEMV(dtype, rows: rows, k: k, ldx: x.rowLength) else {
+            for (w, out) in zip(weights, outs) { matmul(x, weight: w, rows: rows, into: out) }
+            return
+        }
+        let n = weights.map(\.rowCount)
+        let outputsPerBlock = 256 / driver.warpSize * 4  // HERD_GEMV_OUTS rows per warp
+        let grid = ((n.reduce(0, +) + outputsPerBlock - 1) / outputsPerBlock, 1)
+        func at<T>(_ values: [T], _ i: Int, _ none: T) -> T { i < values.count ? values[i] : none }
+        let matrices: [Arg] = (0..<3).map { .ptr(at(weights, $0, weights[0]).data) }
+        let products: [Arg] = (0..<3).map { .ptr(at(outs, $0, outs[0]).data) } + (0..<3).map { .i32(at(n, $0, 0)) }
+            + (0..<3).map { .i32(at(outs, $0, outs[0]).rowLength) }
+        if dtype == .f8_e4m3 {
+            let scales: [Arg] = (0..<3).map { .ptr(FP8Layout.scales(of: at(weights, $0, weights[0]))) }
+            launch("herd_gemv3_fp8", grid: grid, block: 256, matrices + scales + products
+                   + [.ptr(x.data), .i32(k), .i32(rows), .i32(x.rowLength), .i32(driver.warpSize), .i32(driver.fp8Encoding.exponentBias)])
+        } else {
+            launch("herd_gemv3_bf16", grid: grid, block: 256, matrices + products
+                   + [.ptr(x.data), .i32(k), .i32(rows), .i32(x.rowLength), .i32(driver.warpSize)])
+        }
     }
 }

@@ -184,6 +184,50 @@ struct GPUCheck: ParsableCommand {
             if split == nil { record("long decode attention takes the split path", false, "\(gpu.driver.multiprocessorCount) multiprocessors") }
         }
         do {
+            // herd_gemv3_*: q/k/v-shaped products in one launch give each product's bits alone.
+            for dtype in [DType.bf16, .f8_e4m3] {
+                let k = 256, ns = [96, 32, 32]
+                let ws = try ns.indices.map { i in
+                    try gpu.syntheticWeight(SyntheticWeightSpec(name: "m\(i)", shape: [ns[i], k], dtype: dtype, seed: UInt64(40 + i), std: 0.02))
+                }
+                for rowCount in [1, 3] {
+                    let xt = load(gpu, randoms(rowCount * k), [rowCount, k])
+                    let fused = ns.map { gpu.zeros([rowCount, $0]) }, alone = ns.map { gpu.zeros([rowCount, $0]) }
+                    gpu.fusedMatmuls(xt, weights: ws, rows: rowCount, into: fused)
+                    for i in ns.indices { gpu.matmul(xt, weight: ws[i], rows: rowCount, into: alone[i]) }
+                    let a = fused.flatMap { gpu.read($0, rows: rowCount) }, b = alone.flatMap { gpu.read($0, rows: rowCount) }
+                    let nonzero = a.contains { $0 != 0 }
+                    record("three products in one launch = each alone (\(dtype), \(rowCount) rows)", a == b && nonzero,
+                           a == b ? (nonzero ? "bit for bit" : "all zero") : "differ")
+                }
+            }
+        }
+        do {
+            // herd_qkv_prepare (RoPE, per-head norm, temperature and the cache writes in one launch) against the
+            // CPU's separate ops: a RoPE layer with the norm, and a NoPE layer with temperatures.
+            let heads = 8, kvHeads = 2, dim = 128, slots = 16
+            let rope = RoPE.standard(headDim: dim, theta: 500_000, interleaved: true)
+            let positions: [Int32] = [5, 700, 3000], writeSlots: [Int32] = [3, 9, 14]
+            let batchRows = (0..<3).map { s in
+                AttentionBatch.Row(sequence: Int32(s), contextStart: 0, contextEnd: positions[s] + 1, writeSlot: writeSlots[s], position: positions[s])
+            }
+            let batch = AttentionBatch(slots: [], sequenceSlotOffsets: [0, 0, 0], rows: batchRows)
+            let q = randoms(3 * heads * dim), k = randoms(3 * kvHeads * dim), v = randoms(3 * kvHeads * dim)
+            let layers: [(String, Bool, Bool, [Float])] = [("RoPE + per-head norm", true, true, []), ("temperature", false, false, [1.25, 0.5, 2])]
+            for (name, layerRoPE, norm, temperatures) in layers {
+                var outs: [[Float]] = []
+                for b in [cpu as any ComputeBackend, gpu] {
+                    let qt = load(b, q, [3, heads * dim]), kt = load(b, k, [3, kvHeads * dim]), vt = load(b, v, [3, kvHeads * dim])
+                    let cache = b.makeKVCache(layers: 1, slots: slots, kvWidth: kvHeads * dim)
+                    b.prepareAttentionInputs(q: qt, k: kt, v: vt, rows: 3, heads: heads, kvHeads: kvHeads, headDim: dim,
+                                             positions: batch.positions, rope: layerRoPE ? rope : nil, qkNormEpsilon: norm ? 1e-5 : nil,
+                                             temperatures: temperatures, cache: cache, layer: 0, batch: batch)
+                    outs.append(b.read(qt, rows: 3) + b.read(cache.keys[0], rows: slots) + b.read(cache.values[0], rows: slots))
+                }
+                compare("attention inputs in one launch (\(name))", outs[1], outs[0], tolerance: 1e-5)
+            }
+        }
+        do {
             let g = randoms(rows * width), u = randoms(rows * width)
             var outs: [[Float]] = []
             for b in [cpu as any ComputeBackend, gpu] {

@@ -39,6 +39,8 @@ public final class Llama4Model: LanguageModel {
     let layers: [Layer]
     let finalNorm: Tensor   // [hidden]
     let output: Tensor      // [vocab, hidden]
+    /// Per layer [wq, wk, wv], for one fused product where the backend has one (`matmuls`).
+    private let qkvWeights: [[Tensor]]
     /// Layer index -> index among MoE layers (for routing counts).
     private let moeIndex: [Int: Int]
     /// Per MoE layer (by MoE index), the backend's fused form of its experts, when it has one.
@@ -66,6 +68,7 @@ public final class Llama4Model: LanguageModel {
         self.finalNorm = finalNorm
         self.output = output
         self.rope = rope ?? RoPE(inverseFrequencies: config.ropeInverseFrequencies, interleaved: true)
+        qkvWeights = layers.map { [$0.wq, $0.wk, $0.wv] }
         let moe = config.moeLayerIndices
         routingShape = RoutingShape(moeLayers: moe, experts: config.experts)
         moeIndex = Dictionary(uniqueKeysWithValues: moe.enumerated().map { ($1, $0) })
@@ -140,11 +143,6 @@ public final class Llama4Model: LanguageModel {
         return positions.map { p in log1p(((Float(p) + 1) / floorScale).rounded(.down)) * scale + 1 }
     }
 
-    /// A `[rows * heads, headDim]` view of a `[rows, heads * headDim]` activation (per-head norms).
-    private func headsView(_ t: Tensor, heads: Int) -> Tensor {
-        Tensor(dtype: t.dtype, shape: [t.rowCount * heads, t.rowLength / heads], data: t.data, byteCount: t.byteCount, owner: t)
-    }
-
     public func forward(tokens: [Int32], batch: AttentionBatch, cache: KVCache, logitRows: [Int], routing: RoutingCounts?) -> [Float] {
         readingForward(tokens: tokens, batch: batch, cache: cache, logitRows: logitRows, routing: routing)
     }
@@ -174,26 +172,17 @@ public final class Llama4Model: LanguageModel {
         let chunkedBatch = c.attentionChunkSize.map { Self.chunked(batch, chunkSize: $0) } ?? batch
         let temperatures = c.temperatureTuning ? temperatures(positions) : []
         let scale = 1 / Float(d).squareRoot()
-        let qHeads = headsView(w.q, heads: heads), kHeads = headsView(w.k, heads: kvHeads)
 
         b.embed(embedding, tokens: tokens, into: w.x)
         // The first layer's input norm; every later one is fused with the residual add before it (addRMSNorm).
         if let first = layers.first { b.rmsNorm(w.x, weight: first.inputNorm, eps: c.epsilon, rows: rows, into: w.h) }
         for (index, layer) in layers.enumerated() {
             // attention block (its normed input is in w.h)
-            b.matmul(w.h, weight: layer.wq, rows: rows, into: w.q)
-            b.matmul(w.h, weight: layer.wk, rows: rows, into: w.k)
-            b.matmul(w.h, weight: layer.wv, rows: rows, into: w.v)
-            if c.usesRoPE(index) {
-                b.rope(w.q, rows: rows, heads: heads, headDim: d, positions: positions, rope: rope)
-                b.rope(w.k, rows: rows, heads: kvHeads, headDim: d, positions: positions, rope: rope)
-            }
-            if c.usesQKNorm(index) {  // after RoPE, per head, no weight
-                b.rmsNorm(qHeads, weight: nil, eps: c.epsilon, rows: rows * heads, into: qHeads)
-                b.rmsNorm(kHeads, weight: nil, eps: c.epsilon, rows: rows * kvHeads, into: kHeads)
-            }
-            if c.usesTemperature(index) { b.scaleRows(w.q, factors: temperatures) }
-            b.storeKV(keys: w.k, values: w.v, cache: cache, layer: index, batch: batch)
+            b.matmuls(w.h, weights: qkvWeights[index], rows: rows, into: [w.q, w.k, w.v])
+            // RoPE, the per-head norm (after RoPE, no weight), the temperature, then K and V into the cache.
+            b.prepareAttentionInputs(q: w.q, k: w.k, v: w.v, rows: rows, heads: heads, kvHeads: kvHeads, headDim: d, positions: positions,
+                                     rope: c.usesRoPE(index) ? rope : nil, qkNormEpsilon: c.usesQKNorm(index) ? c.epsilon : nil,
+                                     temperatures: c.usesTemperature(index) ? temperatures : [], cache: cache, layer: index, batch: batch)
             b.attention(queries: w.q, cache: cache, layer: index, batch: c.isChunked(index) ? chunkedBatch : batch,
                         heads: heads, kvHeads: kvHeads, headDim: d, scale: scale, into: w.attn)
             b.matmul(w.attn, weight: layer.wo, rows: rows, into: w.h)

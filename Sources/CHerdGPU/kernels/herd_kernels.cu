@@ -121,6 +121,64 @@ HERD_KERNEL void herd_store_kv(const float *k, const float *v, float *kc, float 
     }
 }
 
+// A layer's attention inputs after their products, in one launch (herd_rope, herd_rms_norm per head,
+// herd_scale_rows and herd_store_kv in that order, fused): each q and k head rotated at its row's position
+// (interleaved pairs; inv_freq null: no RoPE), then (qk_norm) divided by its RMS, q times the row's
+// temperature (temps, may be null); k and v written to the cache at the row's slot (q and k also back in
+// place). One 32-lane group per head, lane l holding dimensions [4 l, 4 l + 4): head_dim 128.
+// grid: (rows, ceil((heads + kv_heads) / 8)); block: 256.
+__device__ __forceinline__ float herd_lanes32_sum(float v) {
+#pragma unroll
+    for (int m = 16; m > 0; m >>= 1) {
+#if HERD_HIP
+        v += __shfl_xor(v, m, 32);
+#else
+        v += __shfl_xor_sync(0xffffffffu, v, m, 32);
+#endif
+    }
+    return v;
+}
+
+HERD_KERNEL void __launch_bounds__(256) herd_qkv_prepare(float *q, float *k, const float *v, float *kc, float *vc, const int *positions,
+                                                         const float *inv_freq, const float *temps, const int *slots, int heads,
+                                                         int kv_heads, int ldq, int ldk, int ldv, int kv_width, int qk_norm, float eps) {
+    const int r = blockIdx.x, lane = threadIdx.x & 31, h = blockIdx.y * (blockDim.x / 32) + (threadIdx.x >> 5);
+    if (h >= heads + kv_heads) return;
+    const bool is_q = h < heads;
+    const int kvh = h - heads;
+    float4 *row = (float4 *)(is_q ? q + (long)r * ldq + h * 128 : k + (long)r * ldk + kvh * 128) + lane;
+    float4 x = *row;
+    if (inv_freq) {
+        // Lane l holds pairs 2l and 2l + 1.
+        const float pos = (float)positions[r];
+        float s, c;
+        sincosf(pos * inv_freq[2 * lane], &s, &c);
+        float x0 = x.x, x1 = x.y;
+        x.x = x0 * c - x1 * s;
+        x.y = x0 * s + x1 * c;
+        sincosf(pos * inv_freq[2 * lane + 1], &s, &c);
+        x0 = x.z, x1 = x.w;
+        x.z = x0 * c - x1 * s;
+        x.w = x0 * s + x1 * c;
+    }
+    if (qk_norm) {
+        const float scale = rsqrtf(herd_lanes32_sum(x.x * x.x + x.y * x.y + x.z * x.z + x.w * x.w) / 128 + eps);
+        x.x = x.x * scale, x.y = x.y * scale, x.z = x.z * scale, x.w = x.w * scale;
+    }
+    if (is_q) {
+        if (temps) {
+            const float f = temps[r];
+            x.x *= f, x.y *= f, x.z *= f, x.w *= f;
+        }
+        *row = x;
+        return;
+    }
+    *row = x;
+    const long dst = (long)slots[r] * kv_width + kvh * 128 + 4 * lane;
+    *(float4 *)(kc + dst) = x;
+    *(float4 *)(vc + dst) = *((const float4 *)(v + (long)r * ldv + kvh * 128) + lane);
+}
+
 // out = silu(gate) * up, elementwise over rows. grid: (rows, column blocks).
 HERD_KERNEL void herd_swiglu(const float *gate, const float *up, float *out, int n, int ldg, int ldu, int ldo) {
     for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y) {
@@ -177,10 +235,9 @@ __device__ __forceinline__ float herd_fp8_to_float(unsigned int b, int bias) {
 #define HERD_GEMV_ROWS 8
 #define HERD_GEMV_OUTS 4
 template <int E, typename Load>
-__device__ void herd_gemv(const unsigned char *w, long row_bytes, Load load, const float *scales, const float *x, float *y,
-                          int n_total, int k, int m, int ldx, int ldy, int warp) {
-    const int lane = threadIdx.x % warp, wid = threadIdx.x / warp, warps = blockDim.x / warp;
-    const int n0 = (blockIdx.x * warps + wid) * HERD_GEMV_OUTS;
+__device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, const float *scales, const float *x, float *y,
+                             int n_total, int k, int m, int ldx, int ldy, int warp, int n0) {
+    const int lane = threadIdx.x % warp;
     float acc[HERD_GEMV_OUTS][HERD_GEMV_ROWS];
 #pragma unroll
     for (int o = 0; o < HERD_GEMV_OUTS; o++)
@@ -231,6 +288,32 @@ __device__ void herd_gemv(const unsigned char *w, long row_bytes, Load load, con
         }
 }
 
+// The warp's first output row: warps of the grid in order, HERD_GEMV_OUTS rows each.
+__device__ __forceinline__ int herd_gemv_first_row(int warp) { return (blockIdx.x * (blockDim.x / warp) + threadIdx.x / warp) * HERD_GEMV_OUTS; }
+
+template <int E, typename Load>
+__device__ void herd_gemv(const unsigned char *w, long row_bytes, Load load, const float *scales, const float *x, float *y,
+                          int n_total, int k, int m, int ldx, int ldy, int warp) {
+    herd_gemv_at<E>(w, row_bytes, load, scales, x, y, n_total, k, m, ldx, ldy, warp, herd_gemv_first_row(warp));
+}
+
+// Up to three products of the same activations in one launch (a layer's q, k and v, or an MLP's gate and
+// up): the matrices' output rows numbered one after another, each warp's HERD_GEMV_OUTS rows inside one
+// matrix (n0 and n1 multiples of HERD_GEMV_OUTS), each row as herd_gemv computes it. grid: ceil((n0 + n1 +
+// n2) / (warps per block * HERD_GEMV_OUTS)); block: 256.
+struct HerdGemv3 {
+    const unsigned char *w[3];
+    const float *scales[3];
+    float *y[3];
+    int n[3], ldy[3];
+};
+template <int E, typename Load>
+__device__ void herd_gemv3(const HerdGemv3 &p, long row_bytes, Load load, const float *x, int k, int m, int ldx, int warp) {
+    int first = herd_gemv_first_row(warp), i = 0;
+    while (i < 2 && first >= p.n[i]) first -= p.n[i++];
+    herd_gemv_at<E>(p.w[i], row_bytes, load, p.scales[i], x, p.y[i], p.n[i], k, m, ldx, p.ldy[i], warp, first);
+}
+
 struct HerdLoadBF16 {
     __device__ __forceinline__ void operator()(uint4 v, float *out) const {
         const unsigned int words[4] = {v.x, v.y, v.z, v.w};
@@ -272,6 +355,21 @@ HERD_KERNEL void __launch_bounds__(256) herd_gemv_bf16(const unsigned char *w, c
 }
 HERD_KERNEL void __launch_bounds__(256) herd_gemv_f16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy, int warp) {
     herd_gemv<8>(w, (long)k * 2, HerdLoadF16(), (const float *)0, x, y, n, k, m, ldx, ldy, warp);
+}
+HERD_KERNEL void __launch_bounds__(256) herd_gemv3_bf16(const unsigned char *w0, const unsigned char *w1, const unsigned char *w2, float *y0,
+                                                        float *y1, float *y2, int n0, int n1, int n2, int ldy0, int ldy1, int ldy2,
+                                                        const float *x, int k, int m, int ldx, int warp) {
+    const HerdGemv3 p = {{w0, w1, w2}, {0, 0, 0}, {y0, y1, y2}, {n0, n1, n2}, {ldy0, ldy1, ldy2}};
+    herd_gemv3<8>(p, (long)k * 2, HerdLoadBF16(), x, k, m, ldx, warp);
+}
+HERD_KERNEL void __launch_bounds__(256) herd_gemv3_fp8(const unsigned char *w0, const unsigned char *w1, const unsigned char *w2, const float *s0,
+                                                       const float *s1, const float *s2, float *y0, float *y1, float *y2, int n0, int n1,
+                                                       int n2, int ldy0, int ldy1, int ldy2, const float *x, int k, int m, int ldx, int warp,
+                                                       int bias) {
+    const HerdGemv3 p = {{w0, w1, w2}, {s0, s1, s2}, {y0, y1, y2}, {n0, n1, n2}, {ldy0, ldy1, ldy2}};
+    HerdLoadFP8 load;
+    load.bias = bias;
+    herd_gemv3<16>(p, (long)k, load, x, k, m, ldx, warp);
 }
 HERD_KERNEL void __launch_bounds__(256) herd_gemv_fp8(const unsigned char *w, const float *scales, const float *x, float *y, int n, int k, int m,
                                int ldx, int ldy, int warp, int bias) {
