@@ -38,6 +38,7 @@ struct GPUBench: ParsableCommand {
         print("|-----------------------|---------|-----------|--------------|--------|------------|--------|")
         let matrixBytes = Self.matrixBytes(model)
         var profiles: [(String, Double, KernelProfile?)] = []
+        var eagerNotes: [String] = []
         for b in batch where b > 0 {
             let slots = b * (context + 1)
             let cache = model.makeKVCache(slots: slots)
@@ -63,6 +64,19 @@ struct GPUBench: ParsableCommand {
                 if let routing { expertsHit = routing.decode.filter { $0 > 0 }.count }
             }
             let t = times.sorted()[times.count / 2]
+            // The same steps without graphs, for the note under the table (what replaying saves).
+            if let gpu = model.backend as? GPUBackend, gpu.useStepGraphs {
+                gpu.useStepGraphs = false
+                var eager: [Double] = []
+                for _ in 0..<steps {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    decodeStep(model, tokens: tokens, batch: attentionBatch, cache: cache, routing: routing)
+                    eager.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                }
+                gpu.useStepGraphs = true
+                eagerNotes.append(String(format: "decode %d x ctx %d: %.2f ms a step replayed from a graph, %.2f ms launched eagerly", b, context,
+                                         t * 1e3, eager.sorted()[eager.count / 2] * 1e3))
+            }
             // Weights touched: everything but the routed experts, plus the experts the tokens went to.
             let weightBytes = matrixBytes.nonExpert + expertsHit * matrixBytes.perExpert + b * c.hiddenSize * matrixBytes.embeddingRowBytes
             let kvBytes = b * (context + 1) * model.kvWidth * 4 * 2 * c.numHiddenLayers
@@ -103,6 +117,7 @@ struct GPUBench: ParsableCommand {
         }
         if let gpu = model.backend as? GPUBackend {
             print("\ndecode-step graphs: \(gpu.useStepGraphs ? "\(gpu.graphStats)" : "off (HERD_GRAPHS=0)")")
+            for note in eagerNotes { print(note) }
         }
         Self.printProfiles(profiles)
     }
