@@ -63,26 +63,20 @@ extension GPUBackend {
     private func capture<T>(shape: String, staging: (bytes: Int, arrays: Int), _ body: () -> T) -> T {
         // Room for every array at twice its size (slots are powers of two) plus the ring's 64-entry margin.
         let area = GraphStaging(backend: self, bytes: 2 * staging.bytes + 512 * staging.arrays + (64 << 10))
-        do { try driver.beginCapture() } catch {
+        /// Nothing of the step has run: it runs eagerly (a shape that fails twice stays eager).
+        func failed() -> T {
             stepGraphs.failures[shape, default: 0] += 1
             graphStats.failedCaptures += 1
             return measuredEagerStep(shape: shape, body)
         }
+        do { try driver.beginCapture() } catch { return failed() }
         let recorder = GraphRecorder(staging: area)
-        graphMode = .capturing(recorder)
-        sharedStaging = nil
-        let result = body()
-        graphMode = .eager
-        sharedStaging = nil
+        let result = inMode(.capturing(recorder), body)
         let exec = try? driver.endCapture()
-        let deferred = recorder.deferred
-        for work in deferred { work() }
+        for work in recorder.deferred { work() }
         guard let exec, !recorder.spoiled else {
             if let exec { driver.destroyGraph(exec) }
-            stepGraphs.failures[shape, default: 0] += 1
-            graphStats.failedCaptures += 1
-            // Nothing of the step has run: run it eagerly.
-            return measuredEagerStep(shape: shape, body)
+            return failed()
         }
         let graph = StepGraph(exec: exec, staging: area, signature: recorder.signature, slots: recorder.slots,
                               done: must { () throws(GPUError) in try driver.makeEvent() })
@@ -97,16 +91,24 @@ extension GPUBackend {
         // The previous run of this graph must have copied its staging up before the host side is rewritten.
         if graph.launched { must { () throws(GPUError) in try driver.waitFor(graph.done) } }
         let check = GraphReplay(graph: graph)
-        graphMode = .replaying(check)
-        sharedStaging = nil
-        let result = body()
-        graphMode = .eager
-        sharedStaging = nil
+        let result = inMode(.replaying(check), body)
         guard check.matches else { return nil }
         stepGraphs.touch(shape)
         graphStats.replays += 1
         run(graph)
         return result
+    }
+
+    /// `body` in `mode`, then eager again; the shared staging starts and ends empty (its pointer belongs
+    /// to one mode's staging).
+    private func inMode<T>(_ mode: GraphMode, _ body: () -> T) -> T {
+        graphMode = mode
+        sharedStaging = nil
+        defer {
+            graphMode = .eager
+            sharedStaging = nil
+        }
+        return body()
     }
 
     /// Copies the graph's staging up and queues the graph.

@@ -246,7 +246,7 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
 
     func upload(_ bytes: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer {
         let p = allocate(bytes.count)
-        if bytes.count > 0 { must { () throws(GPUError) in try driver.copyToDevice(p, from: bytes.baseAddress!, bytes: bytes.count) } }
+        if bytes.count > 0 { copyToDevice(p, from: bytes.baseAddress!, bytes: bytes.count) }
         return p
     }
 
@@ -271,7 +271,13 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
 
     func copyToDevice(_ destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) {
         makeCurrent()
-        precondition(!isInGraphStep, "copyToDevice inside a graph step (weights load outside steps)")
+        // A synchronous copy cannot join a capture: the capture is discarded and the copy made after it.
+        if case .capturing(let recorder) = graphMode {
+            let owned = [UInt8](UnsafeRawBufferPointer(start: source, count: bytes))
+            recorder.spoiled = true
+            recorder.deferred.append { owned.withUnsafeBytes { self.copyToDevice(destination, from: $0.baseAddress!, bytes: bytes) } }
+            return
+        }
         must { () throws(GPUError) in try driver.copyToDevice(destination, from: source, bytes: bytes) }
     }
 
