@@ -172,7 +172,8 @@ extension GPUBackend {
             let outputsPerBlock = 256 / driver.warpSize * 4  // HERD_GEMV_OUTS rows per warp
             let grid = ((n + outputsPerBlock - 1) / outputsPerBlock, e.count)
             if e.dtype == .f8_e4m3 {
-                launch("herd_moe_gemv_fp8", grid: grid, block: 256,
+                // One token row: at most one slot per expert, so the one-row build.
+                launch(oneRow("herd_moe_gemv_fp8", rows), grid: grid, block: 256,
                        [.ptr(weights), .u64(UInt64(scalesOffset)), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k),
                         .i32(x.rowLength), .i32(y.rowLength), .i32(driver.warpSize), .i32(bias)])
             } else {

@@ -115,20 +115,39 @@ HERD_KERNEL void herd_attention_split(const float *q, const float *kc, const flo
 // Merges a row's partition states for one head: with M the largest partition maximum, out = sum_p acc_p
 // e^(m_p - M) / sum_p l_p e^(m_p - M) (empty partitions skipped; no keys at all gives 0, as herd_attention).
 // State row r is output row rows[r], or r without `rows` (herd_attention_gqa_decode* splits some rows of a
-// step only). grid: (rows, heads); block: 128 threads.
+// step only). Thread p reads partition p's maximum and sum once (parts <= blockDim.x; more fall back to every
+// thread reading them all); the sums are added in partition order either way, so both give the same bits.
+// grid: (rows, heads); block: 128 threads.
 HERD_KERNEL void herd_attention_combine(const float *partial, float *out, int heads, int head_dim, int ldo, int parts,
                                         const int *rows) {
+    __shared__ float s_red[128], s_f[128], s_l[128];
     const int r = blockIdx.x, h = blockIdx.y, t = threadIdx.x, stride = head_dim + 2;
     const float *src = partial + (long)(r * heads + h) * parts * stride;
-    float m = HERD_NEG_INF;
-    for (int p = 0; p < parts; p++) m = fmaxf(m, src[p * stride]);
     float l = 0, acc = 0;
-    for (int p = 0; p < parts; p++) {
-        const float mp = src[p * stride];
-        if (mp == HERD_NEG_INF) continue;
-        const float f = expf(mp - m);
-        l += src[p * stride + 1] * f;
-        if (t < head_dim) acc += src[p * stride + 2 + t] * f;
+    if (parts <= (int)blockDim.x && blockDim.x <= 128) {
+        const float mp = t < parts ? src[t * stride] : HERD_NEG_INF;
+        const float m = herd_block_max(mp, s_red);
+        // f = 0 marks an empty partition (skipped, as below).
+        const float f = mp == HERD_NEG_INF ? 0.0f : expf(mp - m);
+        s_f[t] = f;
+        s_l[t] = f != 0.0f ? src[t * stride + 1] * f : 0.0f;
+        __syncthreads();
+#pragma unroll 4
+        for (int p = 0; p < parts; p++) {
+            if (s_f[p] == 0.0f) continue;
+            l += s_l[p];
+            if (t < head_dim) acc += src[p * stride + 2 + t] * s_f[p];
+        }
+    } else {
+        float m = HERD_NEG_INF;
+        for (int p = 0; p < parts; p++) m = fmaxf(m, src[p * stride]);
+        for (int p = 0; p < parts; p++) {
+            const float mp = src[p * stride];
+            if (mp == HERD_NEG_INF) continue;
+            const float f = expf(mp - m);
+            l += src[p * stride + 1] * f;
+            if (t < head_dim) acc += src[p * stride + 2 + t] * f;
+        }
     }
     const long row = rows ? rows[r] : r;
     if (t < head_dim) out[row * ldo + h * head_dim + t] = l > 0 ? acc / l : 0.0f;

@@ -234,15 +234,15 @@ __device__ __forceinline__ float herd_fp8_to_float(unsigned int b, int bias) {
 // (the device's warp size passed in). grid: ceil(N / (warps per block * HERD_GEMV_OUTS)); block: 256.
 #define HERD_GEMV_ROWS 8
 #define HERD_GEMV_OUTS 4
-template <int E, typename Load>
+template <int E, typename Load, int R = HERD_GEMV_ROWS>
 __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, const float *scales, const float *x, float *y,
                              int n_total, int k, int m, int ldx, int ldy, int warp, int n0) {
     const int lane = threadIdx.x % warp;
-    float acc[HERD_GEMV_OUTS][HERD_GEMV_ROWS];
+    float acc[HERD_GEMV_OUTS][R];
 #pragma unroll
     for (int o = 0; o < HERD_GEMV_OUTS; o++)
 #pragma unroll
-        for (int j = 0; j < HERD_GEMV_ROWS; j++) acc[o][j] = 0;
+        for (int j = 0; j < R; j++) acc[o][j] = 0;
     if (n0 < n_total) {
         const int chunks = k / E;
         // The next chunk's loads are issued before this chunk is used, so two chunks per row are in flight.
@@ -263,7 +263,7 @@ __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, 
             for (int o = 0; o < HERD_GEMV_OUTS; o++) load(raw[o], wv[o]);
             const int base = c * E;
 #pragma unroll
-            for (int j = 0; j < HERD_GEMV_ROWS; j++) {
+            for (int j = 0; j < R; j++) {
                 if (j >= m) break;
                 const float4 *xr = (const float4 *)(x + (long)j * ldx + base);
 #pragma unroll
@@ -280,7 +280,7 @@ __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, 
 #pragma unroll
     for (int o = 0; o < HERD_GEMV_OUTS; o++)
 #pragma unroll
-        for (int j = 0; j < HERD_GEMV_ROWS; j++) {
+        for (int j = 0; j < R; j++) {
             if (j >= m) break;
             const float total = herd_warp_sum(acc[o][j], warp);
             const int n = n0 + o;
@@ -291,10 +291,10 @@ __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, 
 // The warp's first output row: warps of the grid in order, HERD_GEMV_OUTS rows each.
 __device__ __forceinline__ int herd_gemv_first_row(int warp) { return (blockIdx.x * (blockDim.x / warp) + threadIdx.x / warp) * HERD_GEMV_OUTS; }
 
-template <int E, typename Load>
+template <int E, typename Load, int R = HERD_GEMV_ROWS>
 __device__ void herd_gemv(const unsigned char *w, long row_bytes, Load load, const float *scales, const float *x, float *y,
                           int n_total, int k, int m, int ldx, int ldy, int warp) {
-    herd_gemv_at<E>(w, row_bytes, load, scales, x, y, n_total, k, m, ldx, ldy, warp, herd_gemv_first_row(warp));
+    herd_gemv_at<E, Load, R>(w, row_bytes, load, scales, x, y, n_total, k, m, ldx, ldy, warp, herd_gemv_first_row(warp));
 }
 
 // Up to three products of the same activations in one launch (a layer's q, k and v, or an MLP's gate and
@@ -307,11 +307,11 @@ struct HerdGemv3 {
     float *y[3];
     int n[3], ldy[3];
 };
-template <int E, typename Load>
+template <int E, typename Load, int R = HERD_GEMV_ROWS>
 __device__ void herd_gemv3(const HerdGemv3 &p, long row_bytes, Load load, const float *x, int k, int m, int ldx, int warp) {
     int first = herd_gemv_first_row(warp), i = 0;
     while (i < 2 && first >= p.n[i]) first -= p.n[i++];
-    herd_gemv_at<E>(p.w[i], row_bytes, load, p.scales[i], x, p.y[i], p.n[i], k, m, ldx, p.ldy[i], warp, first);
+    herd_gemv_at<E, Load, R>(p.w[i], row_bytes, load, p.scales[i], x, p.y[i], p.n[i], k, m, ldx, p.ldy[i], warp, first);
 }
 
 struct HerdLoadBF16 {
@@ -350,6 +350,9 @@ struct HerdLoadFP8 {
 };
 
 // k must be a multiple of 8 (16-bit types) or 16 (FP8), x rows 16-byte aligned (ldx % 4 == 0); the backend checks.
+// The FP8 _1 kernels are the same products for one row (m == 1): one accumulator per output instead of
+// HERD_GEMV_ROWS, so half the registers and more warps in flight (H100, one request: 3.50 -> 3.35 ms per
+// step). The BF16 one-row build measured slower (3.81 -> 3.87 ms) and is not kept.
 HERD_KERNEL void __launch_bounds__(256) herd_gemv_bf16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy, int warp) {
     herd_gemv<8>(w, (long)k * 2, HerdLoadBF16(), (const float *)0, x, y, n, k, m, ldx, ldy, warp);
 }
@@ -371,11 +374,26 @@ HERD_KERNEL void __launch_bounds__(256) herd_gemv3_fp8(const unsigned char *w0, 
     load.bias = bias;
     herd_gemv3<16>(p, (long)k, load, x, k, m, ldx, warp);
 }
+HERD_KERNEL void __launch_bounds__(256) herd_gemv3_fp8_1(const unsigned char *w0, const unsigned char *w1, const unsigned char *w2, const float *s0,
+                                                         const float *s1, const float *s2, float *y0, float *y1, float *y2, int n0, int n1,
+                                                         int n2, int ldy0, int ldy1, int ldy2, const float *x, int k, int m, int ldx, int warp,
+                                                         int bias) {
+    const HerdGemv3 p = {{w0, w1, w2}, {s0, s1, s2}, {y0, y1, y2}, {n0, n1, n2}, {ldy0, ldy1, ldy2}};
+    HerdLoadFP8 load;
+    load.bias = bias;
+    herd_gemv3<16, HerdLoadFP8, 1>(p, (long)k, load, x, k, 1, ldx, warp);
+}
 HERD_KERNEL void __launch_bounds__(256) herd_gemv_fp8(const unsigned char *w, const float *scales, const float *x, float *y, int n, int k, int m,
                                int ldx, int ldy, int warp, int bias) {
     HerdLoadFP8 load;
     load.bias = bias;
     herd_gemv<16>(w, (long)k, load, scales, x, y, n, k, m, ldx, ldy, warp);
+}
+HERD_KERNEL void __launch_bounds__(256) herd_gemv_fp8_1(const unsigned char *w, const float *scales, const float *x, float *y, int n, int k, int m,
+                               int ldx, int ldy, int warp, int bias) {
+    HerdLoadFP8 load;
+    load.bias = bias;
+    herd_gemv<16, HerdLoadFP8, 1>(w, (long)k, load, scales, x, y, n, k, 1, ldx, ldy, warp);
 }
 
 // out[r] = table[tokens[r]] for 16-bit tables (BF16 when is_bf16, else IEEE half). grid: rows.
@@ -614,20 +632,27 @@ HERD_KERNEL void herd_moe_combine(const float *o, const int *slot_of, int k, flo
 // Grouped decode-shaped products: y[s] = W_e x[s] for the slots of expert e = blockIdx.y (herd_gemv), 8
 // slots per pass over the expert's weight rows. For steps of few rows per expert (decode), where a 64-row
 // tile would be mostly empty. grid: (ceil(N / (warps per block * HERD_GEMV_OUTS)), experts).
-template <int E, typename Load>
+template <int E, typename Load, int R = HERD_GEMV_ROWS>
 __device__ void herd_moe_gemv(const unsigned long long *weights, long row_bytes, Load load, long scales_offset, const int *offsets,
                               const float *x, float *y, int n, int k, int ldx, int ldy, int warp) {
     const int e = blockIdx.y, first = offsets[e], count = offsets[e + 1] - first;
     const unsigned char *w = (const unsigned char *)weights[e];
     const float *scales = scales_offset ? (const float *)(w + scales_offset) : (const float *)0;
-    for (int m0 = 0; m0 < count; m0 += HERD_GEMV_ROWS) {
-        const int rows = count - m0 < HERD_GEMV_ROWS ? count - m0 : HERD_GEMV_ROWS;
-        herd_gemv<E>(w, row_bytes, load, scales, x + (long)(first + m0) * ldx, y + (long)(first + m0) * ldy, n, k, rows, ldx, ldy, warp);
+    for (int m0 = 0; m0 < count; m0 += R) {
+        const int rows = count - m0 < R ? count - m0 : R;
+        herd_gemv<E, Load, R>(w, row_bytes, load, scales, x + (long)(first + m0) * ldx, y + (long)(first + m0) * ldy, n, k, rows, ldx, ldy, warp);
     }
 }
 HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_bf16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
                                     int ldx, int ldy, int warp) {
     herd_moe_gemv<8>(weights, (long)k * 2, HerdLoadBF16(), 0, offsets, x, y, n, k, ldx, ldy, warp);
+}
+// One slot per expert at most (a one-row step): the one-row products (see herd_gemv_fp8_1).
+HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_fp8_1(const unsigned long long *weights, long long scales_offset, const int *offsets,
+                                                            const float *x, float *y, int n, int k, int ldx, int ldy, int warp, int bias) {
+    HerdLoadFP8 load;
+    load.bias = bias;
+    herd_moe_gemv<16, HerdLoadFP8, 1>(weights, (long)k, load, (long)scales_offset, offsets, x, y, n, k, ldx, ldy, warp);
 }
 HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_f16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
                                    int ldx, int ldy, int warp) {
