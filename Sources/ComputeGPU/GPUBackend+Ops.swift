@@ -85,14 +85,19 @@ extension GPUBackend {
         }
     }
 
+    /// Threads per row of the norm kernels: a whole block per row, and at few rows a row's serial loads are
+    /// the whole wait, so four times the threads.
+    func normThreads(rows: Int) -> Int { rows <= 8 ? 1024 : 256 }
+
     public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float, rows: Int, into out: Tensor) {
-        launch("herd_rms_norm", grid: (rows, 1), block: 256,
+        launch("herd_rms_norm", grid: (rows, 1), block: normThreads(rows: rows),
                [.ptr(x.data), .ptr(weight?.data), .ptr(out.data), .i32(x.rowLength), .f32(eps), .i32(x.rowLength), .i32(out.rowLength)])
     }
 
     /// herd_add then herd_rms_norm in one kernel (one pass over the rows, the same sums).
     public func addRMSNorm(_ residual: Tensor, _ x: Tensor, weight: Tensor?, eps: Float, rows: Int, into out: Tensor) {
-        launch("herd_add_rms_norm", grid: (rows, 1), block: 256,
+        let threads = normThreads(rows: rows)
+        launch(threads == 1024 ? "herd_add_rms_norm_1024" : "herd_add_rms_norm", grid: (rows, 1), block: threads,
                [.ptr(residual.data), .ptr(x.data), .ptr(weight?.data), .ptr(out.data), .i32(residual.rowLength), .f32(eps),
                 .i32(residual.rowLength), .i32(x.rowLength), .i32(out.rowLength)])
     }

@@ -107,7 +107,7 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
 
     /// herd_kernels.cu
     static let coreKernelNames = [
-        "herd_embed_f32", "herd_rms_norm", "herd_add_rms_norm", "herd_gemm_f32", "herd_gemm_f16", "herd_gemm_bf16", "herd_gemm_fp8", "herd_rope",
+        "herd_embed_f32", "herd_rms_norm", "herd_add_rms_norm", "herd_add_rms_norm_1024", "herd_gemm_f32", "herd_gemm_f16", "herd_gemm_bf16", "herd_gemm_fp8", "herd_rope",
         "herd_store_kv", "herd_qkv_prepare", "herd_swiglu", "herd_add", "herd_gather_rows", "herd_scatter_add_rows",
         "herd_scale_rows", "herd_gemv_bf16", "herd_gemv_f16", "herd_gemv_fp8", "herd_gemv3_bf16", "herd_gemv3_fp8",
         "herd_gemv_fp8_1", "herd_gemv3_fp8_1", "herd_moe_gemv_fp8_1", "herd_embed_16",

@@ -48,10 +48,11 @@ HERD_KERNEL void herd_rms_norm(const float *x, const float *w, float *out, int n
 // residual[r] += x[r], then out[r] = residual[r] / rms(residual[r]) * w (w may be null): herd_add and
 // herd_rms_norm in one pass, with the same arithmetic and the same sum order (so the same results at the
 // same block size). Each thread keeps its first HERD_NORM_HELD sums in registers for the second pass (longer
-// rows re-read their own writes). out may be x. grid: rows; block: 256.
-#define HERD_NORM_HELD 32
-HERD_KERNEL void herd_add_rms_norm(float *residual, const float *x, const float *w, float *out, int n, float eps, int ldr,
-                                   int ldx, int ldo) {
+// rows re-read their own writes). out may be x. grid: rows; block: 256, or 1024 for herd_add_rms_norm_1024
+// (steps of few rows: a row is one block, and four times the threads wait four times less in turn).
+template <int HERD_NORM_HELD>
+__device__ void herd_add_rms_norm_row(float *residual, const float *x, const float *w, float *out, int n, float eps, int ldr,
+                                      int ldx, int ldo) {
     __shared__ float shared[1024];
     float *row = residual + (long)blockIdx.x * ldr;
     const float *xr = x + (long)blockIdx.x * ldx;
@@ -92,6 +93,14 @@ HERD_KERNEL void herd_add_rms_norm(float *residual, const float *x, const float 
     }
     for (int i = t + HERD_NORM_HELD * nt; i < n; i += nt) o[i] = row[i] * scale * (w ? w[i] : 1.0f);
 }
+HERD_KERNEL void __launch_bounds__(256) herd_add_rms_norm(float *residual, const float *x, const float *w, float *out, int n, float eps,
+                                                          int ldr, int ldx, int ldo) {
+    herd_add_rms_norm_row<32>(residual, x, w, out, n, eps, ldr, ldx, ldo);
+}
+HERD_KERNEL void __launch_bounds__(1024) herd_add_rms_norm_1024(float *residual, const float *x, const float *w, float *out, int n,
+                                                                float eps, int ldr, int ldx, int ldo) {
+    herd_add_rms_norm_row<8>(residual, x, w, out, n, eps, ldr, ldx, ldo);
+}
 
 // Rotary embedding in place. grid: rows; block threads over heads * head_dim / 2 pairs.
 HERD_KERNEL void herd_rope(float *x, const int *positions, const float *inv_freq, int heads, int head_dim, int ld,
@@ -127,15 +136,19 @@ HERD_KERNEL void herd_store_kv(const float *k, const float *v, float *kc, float 
 // temperature (temps, may be null); k and v written to the cache at the row's slot (q and k also back in
 // place). One 32-lane group per head, lane l holding dimensions [4 l, 4 l + 4): head_dim 128.
 // grid: (rows, ceil((heads + kv_heads) / 8)); block: 256.
+// The value of lane (this lane ^ m) within groups of 32 lanes (a CUDA warp; half an AMD wavefront).
+template <typename T>
+__device__ __forceinline__ T herd_lanes32_xor(T v, int m) {
+#if HERD_HIP
+    return __shfl_xor(v, m, 32);
+#else
+    return __shfl_xor_sync(0xffffffffu, v, m, 32);
+#endif
+}
+
 __device__ __forceinline__ float herd_lanes32_sum(float v) {
 #pragma unroll
-    for (int m = 16; m > 0; m >>= 1) {
-#if HERD_HIP
-        v += __shfl_xor(v, m, 32);
-#else
-        v += __shfl_xor_sync(0xffffffffu, v, m, 32);
-#endif
-    }
+    for (int m = 16; m > 0; m >>= 1) v += herd_lanes32_xor(v, m);
     return v;
 }
 

@@ -10,7 +10,8 @@
 // herd_logits_merge_summary merges groups of records of a row into one, and runs until one record per row
 // is left. A record is 2n + 6 floats: n values, n ids (int bits; 0x7fffffff = none), then max, sum at T,
 // sum at 1, the draw's key, id (int bits) and logit. Sums are relative to the record's own max.
-// Block reductions go through shared memory sized by blockDim (a power of two <= 1024), no warp intrinsics.
+// Sums go through shared memory sized by blockDim (a power of two <= 1024); the argmax rounds exchange
+// values within 32-lane groups first (herd_sample_block_best).
 
 #define HERD_SAMPLE_CHUNK 4096
 #define HERD_SAMPLE_NONE 0x7fffffff
@@ -20,20 +21,33 @@ __device__ __forceinline__ bool herd_sample_before(float a, int ia, float b, int
     return a > b || (a == b && ia < ib);
 }
 
-// The block's first (value, id) under herd_sample_before; every thread gets it.
+// The block's first (value, id) under herd_sample_before; every thread gets it. Groups of 32 lanes reduce
+// by exchanging values, then every thread scans the groups' winners: two barriers a round instead of one
+// per halving (a summary runs n rounds). herd_sample_before is a total order on distinct ids, so the winner
+// does not depend on the order of comparisons. blockDim.x a multiple of 32, at most 1024.
 __device__ void herd_sample_block_best(float &v, int &id, float *sv, int *si) {
-    sv[threadIdx.x] = v;
-    si[threadIdx.x] = id;
-    __syncthreads();
-    for (unsigned int s = blockDim.x / 2; s > 0; s >>= 1) {
-        if (threadIdx.x < s && herd_sample_before(sv[threadIdx.x + s], si[threadIdx.x + s], sv[threadIdx.x], si[threadIdx.x])) {
-            sv[threadIdx.x] = sv[threadIdx.x + s];
-            si[threadIdx.x] = si[threadIdx.x + s];
+#pragma unroll
+    for (int m = 16; m > 0; m >>= 1) {
+        const float ov = herd_lanes32_xor(v, m);
+        const int oi = herd_lanes32_xor(id, m);
+        if (herd_sample_before(ov, oi, v, id)) {
+            v = ov;
+            id = oi;
         }
-        __syncthreads();
     }
+    if ((threadIdx.x & 31) == 0) {
+        sv[threadIdx.x >> 5] = v;
+        si[threadIdx.x >> 5] = id;
+    }
+    __syncthreads();
     v = sv[0];
     id = si[0];
+    for (int g = 1; g < (int)(blockDim.x >> 5); g++) {
+        if (herd_sample_before(sv[g], si[g], v, id)) {
+            v = sv[g];
+            id = si[g];
+        }
+    }
     __syncthreads();
 }
 
