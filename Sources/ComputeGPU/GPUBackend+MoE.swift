@@ -169,17 +169,17 @@ extension GPUBackend {
         let scalesOffset = e.dtype == .f8_e4m3 ? FP8Layout(rows: n, columns: k).scalesOffset : 0
         let vector = e.dtype == .f8_e4m3 ? 16 : 8
         if rows <= 64 && e.dtype != .f32 && k % vector == 0 && x.rowLength % 4 == 0 {
-            let outputsPerBlock = 256 / driver.warpSize * 4  // HERD_GEMV_OUTS rows per warp
-            let grid = ((n + outputsPerBlock - 1) / outputsPerBlock, e.count)
+            let parts = gemvParts(k: k, dtype: e.dtype)
+            let grid = (gemvBlocks(outputs: n, parts: parts), e.count)
             if e.dtype == .f8_e4m3 {
                 // One token row: at most one slot per expert, so the one-row build.
                 launch(oneRow("herd_moe_gemv_fp8", rows), grid: grid, block: 256,
                        [.ptr(weights), .u64(UInt64(scalesOffset)), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k),
-                        .i32(x.rowLength), .i32(y.rowLength), .i32(driver.warpSize), .i32(bias)])
+                        .i32(x.rowLength), .i32(y.rowLength), .i32(driver.warpSize), .i32(bias), .i32(parts)])
             } else {
                 launch(e.dtype == .bf16 ? "herd_moe_gemv_bf16" : "herd_moe_gemv_f16", grid: grid, block: 256,
                        [.ptr(weights), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k), .i32(x.rowLength), .i32(y.rowLength),
-                        .i32(driver.warpSize)])
+                        .i32(driver.warpSize), .i32(parts)])
             }
             return
         }

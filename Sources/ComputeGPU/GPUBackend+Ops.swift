@@ -113,6 +113,23 @@ extension GPUBackend {
     /// the registers, more warps in flight; measured faster for FP8 only) for a single row.
     func oneRow(_ name: String, _ rows: Int) -> String { rows == 1 ? name + "_1" : name }
 
+    /// Warps sharing each group of GEMV output rows (herd_gemv_at's kparts): 2 for FP8 rows of at least four
+    /// stripes per warp, so that the small products (o and down projections, one expert's products at one
+    /// request: 160-256 blocks alone) fill the GPU twice over (H100, FP8 one request: 3.28/3.38 -> 3.17/3.04
+    /// ms per step). BF16 keeps 1: its 8-row kernels' registers leave no room for the extra warps (3.72/3.69
+    /// -> 3.89/4.05 ms). A function of k and the weight type alone, so a row gets the same bits in a fused
+    /// launch (herd_gemv3_*) as alone. HERD_GEMV_SPLIT=0 keeps 1.
+    public func gemvParts(k: Int, dtype: DType) -> Int {
+        let chunks = k / (dtype == .f8_e4m3 ? 16 : 8)
+        return gemvSplit && dtype == .f8_e4m3 && chunks >= 4 * driver.warpSize ? 2 : 1
+    }
+
+    /// Blocks of 256 threads for `outputs` GEMV output rows, HERD_GEMV_OUTS rows per group of `parts` warps.
+    func gemvBlocks(outputs: Int, parts: Int) -> Int {
+        let groupsPerBlock = 256 / driver.warpSize / parts
+        return (outputs + groupsPerBlock * 4 - 1) / (groupsPerBlock * 4)
+    }
+
     /// Whether a product of `rows` rows takes herd_gemv_* (decode-sized, not on the tensor cores' skinny path).
     func takesGEMV(_ dtype: DType, rows: Int, k: Int, ldx: Int) -> Bool {
         let vector = dtype == .f8_e4m3 ? 16 : 8
@@ -127,17 +144,18 @@ extension GPUBackend {
         // run, else with 16-byte loads on the CUDA cores (herd_gemv_*).
         if skinnyMatmul(x, weight: weight, rows: rows, into: out) { return }
         if takesGEMV(weight.dtype, rows: rows, k: k, ldx: x.rowLength) {
-            let outputsPerBlock = 256 / driver.warpSize * 4  // HERD_GEMV_OUTS rows per warp
-            let grid = ((n + outputsPerBlock - 1) / outputsPerBlock, 1)
+            let parts = gemvParts(k: k, dtype: weight.dtype)
+            let grid = (gemvBlocks(outputs: n, parts: parts), 1)
             switch weight.dtype {
             case .f8_e4m3:
                 let scales = FP8Layout.scales(of: weight)
-                launch(oneRow("herd_gemv_fp8", rows), grid: grid, block: 256, [.ptr(weight.data), .ptr(scales), .ptr(x.data), .ptr(out.data), .i32(n), .i32(k),
-                                                                 .i32(rows), .i32(x.rowLength), .i32(out.rowLength), .i32(driver.warpSize), .i32(bias)])
+                launch(oneRow("herd_gemv_fp8", rows), grid: grid, block: 256,
+                       [.ptr(weight.data), .ptr(scales), .ptr(x.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows), .i32(x.rowLength),
+                        .i32(out.rowLength), .i32(driver.warpSize), .i32(bias), .i32(parts)])
             default:
                 launch(weight.dtype == .bf16 ? "herd_gemv_bf16" : "herd_gemv_f16", grid: grid, block: 256,
                        [.ptr(weight.data), .ptr(x.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows), .i32(x.rowLength), .i32(out.rowLength),
-                        .i32(driver.warpSize)])
+                        .i32(driver.warpSize), .i32(parts)])
             }
             return
         }
@@ -242,8 +260,8 @@ extension GPUBackend: MultiMatmulBackend {
             return
         }
         let n = weights.map(\.rowCount)
-        let outputsPerBlock = 256 / driver.warpSize * 4  // HERD_GEMV_OUTS rows per warp
-        let grid = ((n.reduce(0, +) + outputsPerBlock - 1) / outputsPerBlock, 1)
+        let parts = gemvParts(k: k, dtype: dtype)
+        let grid = (gemvBlocks(outputs: n.reduce(0, +), parts: parts), 1)
         func at<T>(_ values: [T], _ i: Int, _ none: T) -> T { i < values.count ? values[i] : none }
         let matrices: [Arg] = (0..<3).map { .ptr(at(weights, $0, weights[0]).data) }
         let products: [Arg] = (0..<3).map { .ptr(at(outs, $0, outs[0]).data) } + (0..<3).map { .i32(at(n, $0, 0)) }
@@ -251,10 +269,11 @@ extension GPUBackend: MultiMatmulBackend {
         if dtype == .f8_e4m3 {
             let scales: [Arg] = (0..<3).map { .ptr(FP8Layout.scales(of: at(weights, $0, weights[0]))) }
             launch(oneRow("herd_gemv3_fp8", rows), grid: grid, block: 256, matrices + scales + products
-                   + [.ptr(x.data), .i32(k), .i32(rows), .i32(x.rowLength), .i32(driver.warpSize), .i32(driver.fp8Encoding.exponentBias)])
+                   + [.ptr(x.data), .i32(k), .i32(rows), .i32(x.rowLength), .i32(driver.warpSize), .i32(driver.fp8Encoding.exponentBias),
+                      .i32(parts)])
         } else {
             launch("herd_gemv3_bf16", grid: grid, block: 256, matrices + products
-                   + [.ptr(x.data), .i32(k), .i32(rows), .i32(x.rowLength), .i32(driver.warpSize)])
+                   + [.ptr(x.data), .i32(k), .i32(rows), .i32(x.rowLength), .i32(driver.warpSize), .i32(parts)])
         }
     }
 }

@@ -83,6 +83,8 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     public private(set) var blasUnavailable: String?
     /// When set, every launch is timed on its own (GPUBackend+Profile.swift); nil in normal runs.
     public var profile: KernelProfile?
+    /// Small decode products on two warps per group of output rows (`gemvParts`); HERD_GEMV_SPLIT=0 keeps one.
+    public var gemvSplit = ProcessInfo.processInfo.environment["HERD_GEMV_SPLIT"] != "0"
     /// Decode steps captured into graphs and replayed (GPUBackend+Graphs.swift); HERD_GRAPHS=0 runs every
     /// step eagerly (for comparisons).
     public var useStepGraphs = ProcessInfo.processInfo.environment["HERD_GRAPHS"] != "0"

@@ -186,12 +186,13 @@ struct GPUCheck: ParsableCommand {
         do {
             // herd_gemv3_*: q/k/v-shaped products in one launch give each product's bits alone.
             for dtype in [DType.bf16, .f8_e4m3] {
-                let k = 256, ns = [96, 32, 32]
+                let k = 2048, ns = [96, 32, 32]  // k long enough for two warps per row group (gemvParts)
                 let ws = try ns.indices.map { i in
                     try gpu.syntheticWeight(SyntheticWeightSpec(name: "m\(i)", shape: [ns[i], k], dtype: dtype, seed: UInt64(40 + i), std: 0.02))
                 }
                 for rowCount in [1, 3] {
-                    let xt = load(gpu, randoms(rowCount * k), [rowCount, k])
+                    let xs = randoms(rowCount * k)
+                    let xt = load(gpu, xs, [rowCount, k])
                     let fused = ns.map { gpu.zeros([rowCount, $0]) }, alone = ns.map { gpu.zeros([rowCount, $0]) }
                     gpu.fusedMatmuls(xt, weights: ws, rows: rowCount, into: fused)
                     for i in ns.indices { gpu.matmul(xt, weight: ws[i], rows: rowCount, into: alone[i]) }
@@ -199,6 +200,24 @@ struct GPUCheck: ParsableCommand {
                     let nonzero = a.contains { $0 != 0 }
                     record("three products in one launch = each alone (\(dtype), \(rowCount) rows)", a == b && nonzero,
                            a == b ? (nonzero ? "bit for bit" : "all zero") : "differ")
+                    // Against exact products on the host (the synthetic weights' values decoded exactly; FP8 rows
+                    // go through two warps per row group, gemvParts).
+                    var reference: [Float] = []
+                    for i in ns.indices {
+                        let spec = SyntheticWeightSpec(name: "m\(i)", shape: [ns[i], k], dtype: dtype, seed: UInt64(40 + i), std: 0.02)
+                        let bytes = Array(SyntheticWeights.host(spec).0.bytes)
+                        let value: (Int) -> Double = dtype == .bf16
+                            ? { Double(Float(bitPattern: UInt32(bytes[2 * $0]) << 16 | UInt32(bytes[2 * $0 + 1]) << 24)) }
+                            : { Double(FP8Encoding.e4m3fn.decode(bytes[$0]) * spec.fp8RowScale) }
+                        for r in 0..<rowCount {
+                            for o in 0..<ns[i] {
+                                reference.append(Float((0..<k).reduce(0.0) { $0 + value(o * k + $1) * Double(xs[r * k + $1]) }))
+                            }
+                        }
+                    }
+                    // The host's order is [matrix][row][output], the GPU reads [matrix][row][output] too.
+                    compare("decode GEMV (\(dtype), \(rowCount) rows, k \(k), \(gpu.gemvParts(k: k, dtype: dtype)) warps per row group) "
+                            + "against exact host products", a, reference, tolerance: 1e-5)
                 }
             }
         }

@@ -244,13 +244,17 @@ __device__ __forceinline__ float herd_fp8_to_float(unsigned int b, int bias) {
 // so the weights are read once at close to memory bandwidth. A lane's chunk of the activations is loaded
 // once for all of the warp's rows (the activations, not the weights, would otherwise be most of the load
 // traffic at several rows), the rows' loads are in flight together, and lanes reduce with herd_warp_sum
-// (the device's warp size passed in). grid: ceil(N / (warps per block * HERD_GEMV_OUTS)); block: 256.
+// (the device's warp size passed in). With kparts > 1, that many adjacent warps share each group of rows,
+// warp kp taking every kparts-th stripe of the row (kp's), and their sums are added in kp order: products
+// with few output rows fill the GPU kparts times over. grid: ceil(N * kparts / (warps per block *
+// HERD_GEMV_OUTS)); block: 256.
 #define HERD_GEMV_ROWS 8
 #define HERD_GEMV_OUTS 4
 template <int E, typename Load, int R = HERD_GEMV_ROWS>
 __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, const float *scales, const float *x, float *y,
-                             int n_total, int k, int m, int ldx, int ldy, int warp, int n0) {
-    const int lane = threadIdx.x % warp;
+                             int n_total, int k, int m, int ldx, int ldy, int warp, int n0, int kparts) {
+    __shared__ float s_part[1024 / 32][HERD_GEMV_OUTS][HERD_GEMV_ROWS];
+    const int lane = threadIdx.x % warp, wid = threadIdx.x / warp, kp = wid % kparts;
     float acc[HERD_GEMV_OUTS][R];
 #pragma unroll
     for (int o = 0; o < HERD_GEMV_OUTS; o++)
@@ -259,16 +263,17 @@ __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, 
     if (n0 < n_total) {
         const int chunks = k / E;
         // The next chunk's loads are issued before this chunk is used, so two chunks per row are in flight.
+        const int first = lane + kp * warp, step = warp * kparts;
         uint4 next[HERD_GEMV_OUTS];
 #pragma unroll
         for (int o = 0; o < HERD_GEMV_OUTS; o++)
-            next[o] = n0 + o < n_total && lane < chunks ? ((const uint4 *)(w + (long)(n0 + o) * row_bytes))[lane] : make_uint4(0u, 0u, 0u, 0u);
-        for (int c = lane; c < chunks; c += warp) {
+            next[o] = n0 + o < n_total && first < chunks ? ((const uint4 *)(w + (long)(n0 + o) * row_bytes))[first] : make_uint4(0u, 0u, 0u, 0u);
+        for (int c = first; c < chunks; c += step) {
             uint4 raw[HERD_GEMV_OUTS];
 #pragma unroll
             for (int o = 0; o < HERD_GEMV_OUTS; o++) {
                 raw[o] = next[o];
-                next[o] = n0 + o < n_total && c + warp < chunks ? ((const uint4 *)(w + (long)(n0 + o) * row_bytes))[c + warp]
+                next[o] = n0 + o < n_total && c + step < chunks ? ((const uint4 *)(w + (long)(n0 + o) * row_bytes))[c + step]
                                                                 : make_uint4(0u, 0u, 0u, 0u);
             }
             float wv[HERD_GEMV_OUTS][E];
@@ -290,24 +295,50 @@ __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, 
         }
     }
     // The warp's rows are all here (n0 is the same for every lane of the warp).
+    if (kparts == 1) {
+#pragma unroll
+        for (int o = 0; o < HERD_GEMV_OUTS; o++)
+#pragma unroll
+            for (int j = 0; j < R; j++) {
+                if (j >= m) break;
+                const float total = herd_warp_sum(acc[o][j], warp);
+                const int n = n0 + o;
+                if (n < n_total && lane == 0) y[(long)j * ldy + n] = scales ? total * scales[n] : total;
+            }
+        return;
+    }
+    // kparts is the same for the whole block, so every thread reaches both barriers.
 #pragma unroll
     for (int o = 0; o < HERD_GEMV_OUTS; o++)
 #pragma unroll
         for (int j = 0; j < R; j++) {
             if (j >= m) break;
             const float total = herd_warp_sum(acc[o][j], warp);
-            const int n = n0 + o;
-            if (n < n_total && lane == 0) y[(long)j * ldy + n] = scales ? total * scales[n] : total;
+            if (lane == 0) s_part[wid][o][j] = total;
         }
+    __syncthreads();
+    if (kp == 0 && lane == 0) {
+        for (int o = 0; o < HERD_GEMV_OUTS; o++) {
+            const int n = n0 + o;
+            for (int j = 0; j < R && j < m; j++) {
+                float total = s_part[wid][o][j];
+                for (int p = 1; p < kparts; p++) total += s_part[wid + p][o][j];
+                if (n < n_total) y[(long)j * ldy + n] = scales ? total * scales[n] : total;
+            }
+        }
+    }
+    __syncthreads();  // s_part is reused by the next pass (herd_moe_gemv)
 }
 
-// The warp's first output row: warps of the grid in order, HERD_GEMV_OUTS rows each.
-__device__ __forceinline__ int herd_gemv_first_row(int warp) { return (blockIdx.x * (blockDim.x / warp) + threadIdx.x / warp) * HERD_GEMV_OUTS; }
+// The warp's first output row: groups of kparts warps of the grid in order, HERD_GEMV_OUTS rows each.
+__device__ __forceinline__ int herd_gemv_first_row(int warp, int kparts) {
+    return (blockIdx.x * (blockDim.x / warp / kparts) + threadIdx.x / warp / kparts) * HERD_GEMV_OUTS;
+}
 
 template <int E, typename Load, int R = HERD_GEMV_ROWS>
 __device__ void herd_gemv(const unsigned char *w, long row_bytes, Load load, const float *scales, const float *x, float *y,
-                          int n_total, int k, int m, int ldx, int ldy, int warp) {
-    herd_gemv_at<E, Load, R>(w, row_bytes, load, scales, x, y, n_total, k, m, ldx, ldy, warp, herd_gemv_first_row(warp));
+                          int n_total, int k, int m, int ldx, int ldy, int warp, int kparts) {
+    herd_gemv_at<E, Load, R>(w, row_bytes, load, scales, x, y, n_total, k, m, ldx, ldy, warp, herd_gemv_first_row(warp, kparts), kparts);
 }
 
 // Up to three products of the same activations in one launch (a layer's q, k and v, or an MLP's gate and
@@ -321,10 +352,10 @@ struct HerdGemv3 {
     int n[3], ldy[3];
 };
 template <int E, typename Load, int R = HERD_GEMV_ROWS>
-__device__ void herd_gemv3(const HerdGemv3 &p, long row_bytes, Load load, const float *x, int k, int m, int ldx, int warp) {
-    int first = herd_gemv_first_row(warp), i = 0;
+__device__ void herd_gemv3(const HerdGemv3 &p, long row_bytes, Load load, const float *x, int k, int m, int ldx, int warp, int kparts) {
+    int first = herd_gemv_first_row(warp, kparts), i = 0;
     while (i < 2 && first >= p.n[i]) first -= p.n[i++];
-    herd_gemv_at<E, Load, R>(p.w[i], row_bytes, load, p.scales[i], x, p.y[i], p.n[i], k, m, ldx, p.ldy[i], warp, first);
+    herd_gemv_at<E, Load, R>(p.w[i], row_bytes, load, p.scales[i], x, p.y[i], p.n[i], k, m, ldx, p.ldy[i], warp, first, kparts);
 }
 
 struct HerdLoadBF16 {
@@ -366,47 +397,47 @@ struct HerdLoadFP8 {
 // The FP8 _1 kernels are the same products for one row (m == 1): one accumulator per output instead of
 // HERD_GEMV_ROWS, so half the registers and more warps in flight (H100, one request: 3.50 -> 3.35 ms per
 // step). The BF16 one-row build measured slower (3.81 -> 3.87 ms) and is not kept.
-HERD_KERNEL void __launch_bounds__(256) herd_gemv_bf16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy, int warp) {
-    herd_gemv<8>(w, (long)k * 2, HerdLoadBF16(), (const float *)0, x, y, n, k, m, ldx, ldy, warp);
+HERD_KERNEL void __launch_bounds__(256) herd_gemv_bf16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy, int warp, int kparts) {
+    herd_gemv<8>(w, (long)k * 2, HerdLoadBF16(), (const float *)0, x, y, n, k, m, ldx, ldy, warp, kparts);
 }
-HERD_KERNEL void __launch_bounds__(256) herd_gemv_f16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy, int warp) {
-    herd_gemv<8>(w, (long)k * 2, HerdLoadF16(), (const float *)0, x, y, n, k, m, ldx, ldy, warp);
+HERD_KERNEL void __launch_bounds__(256) herd_gemv_f16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy, int warp, int kparts) {
+    herd_gemv<8>(w, (long)k * 2, HerdLoadF16(), (const float *)0, x, y, n, k, m, ldx, ldy, warp, kparts);
 }
 HERD_KERNEL void __launch_bounds__(256) herd_gemv3_bf16(const unsigned char *w0, const unsigned char *w1, const unsigned char *w2, float *y0,
                                                         float *y1, float *y2, int n0, int n1, int n2, int ldy0, int ldy1, int ldy2,
-                                                        const float *x, int k, int m, int ldx, int warp) {
+                                                        const float *x, int k, int m, int ldx, int warp, int kparts) {
     const HerdGemv3 p = {{w0, w1, w2}, {0, 0, 0}, {y0, y1, y2}, {n0, n1, n2}, {ldy0, ldy1, ldy2}};
-    herd_gemv3<8>(p, (long)k * 2, HerdLoadBF16(), x, k, m, ldx, warp);
+    herd_gemv3<8>(p, (long)k * 2, HerdLoadBF16(), x, k, m, ldx, warp, kparts);
 }
 HERD_KERNEL void __launch_bounds__(256) herd_gemv3_fp8(const unsigned char *w0, const unsigned char *w1, const unsigned char *w2, const float *s0,
                                                        const float *s1, const float *s2, float *y0, float *y1, float *y2, int n0, int n1,
                                                        int n2, int ldy0, int ldy1, int ldy2, const float *x, int k, int m, int ldx, int warp,
-                                                       int bias) {
+                                                       int bias, int kparts) {
     const HerdGemv3 p = {{w0, w1, w2}, {s0, s1, s2}, {y0, y1, y2}, {n0, n1, n2}, {ldy0, ldy1, ldy2}};
     HerdLoadFP8 load;
     load.bias = bias;
-    herd_gemv3<16>(p, (long)k, load, x, k, m, ldx, warp);
+    herd_gemv3<16>(p, (long)k, load, x, k, m, ldx, warp, kparts);
 }
 HERD_KERNEL void __launch_bounds__(256) herd_gemv3_fp8_1(const unsigned char *w0, const unsigned char *w1, const unsigned char *w2, const float *s0,
                                                          const float *s1, const float *s2, float *y0, float *y1, float *y2, int n0, int n1,
                                                          int n2, int ldy0, int ldy1, int ldy2, const float *x, int k, int m, int ldx, int warp,
-                                                         int bias) {
+                                                         int bias, int kparts) {
     const HerdGemv3 p = {{w0, w1, w2}, {s0, s1, s2}, {y0, y1, y2}, {n0, n1, n2}, {ldy0, ldy1, ldy2}};
     HerdLoadFP8 load;
     load.bias = bias;
-    herd_gemv3<16, HerdLoadFP8, 1>(p, (long)k, load, x, k, 1, ldx, warp);
+    herd_gemv3<16, HerdLoadFP8, 1>(p, (long)k, load, x, k, 1, ldx, warp, kparts);
 }
 HERD_KERNEL void __launch_bounds__(256) herd_gemv_fp8(const unsigned char *w, const float *scales, const float *x, float *y, int n, int k, int m,
-                               int ldx, int ldy, int warp, int bias) {
+                               int ldx, int ldy, int warp, int bias, int kparts) {
     HerdLoadFP8 load;
     load.bias = bias;
-    herd_gemv<16>(w, (long)k, load, scales, x, y, n, k, m, ldx, ldy, warp);
+    herd_gemv<16>(w, (long)k, load, scales, x, y, n, k, m, ldx, ldy, warp, kparts);
 }
 HERD_KERNEL void __launch_bounds__(256) herd_gemv_fp8_1(const unsigned char *w, const float *scales, const float *x, float *y, int n, int k, int m,
-                               int ldx, int ldy, int warp, int bias) {
+                               int ldx, int ldy, int warp, int bias, int kparts) {
     HerdLoadFP8 load;
     load.bias = bias;
-    herd_gemv<16, HerdLoadFP8, 1>(w, (long)k, load, scales, x, y, n, k, 1, ldx, ldy, warp);
+    herd_gemv<16, HerdLoadFP8, 1>(w, (long)k, load, scales, x, y, n, k, 1, ldx, ldy, warp, kparts);
 }
 
 // out[r] = table[tokens[r]] for 16-bit tables (BF16 when is_bf16, else IEEE half). grid: rows.
@@ -647,33 +678,33 @@ HERD_KERNEL void herd_moe_combine(const float *o, const int *slot_of, int k, flo
 // tile would be mostly empty. grid: (ceil(N / (warps per block * HERD_GEMV_OUTS)), experts).
 template <int E, typename Load, int R = HERD_GEMV_ROWS>
 __device__ void herd_moe_gemv(const unsigned long long *weights, long row_bytes, Load load, long scales_offset, const int *offsets,
-                              const float *x, float *y, int n, int k, int ldx, int ldy, int warp) {
+                              const float *x, float *y, int n, int k, int ldx, int ldy, int warp, int kparts) {
     const int e = blockIdx.y, first = offsets[e], count = offsets[e + 1] - first;
     const unsigned char *w = (const unsigned char *)weights[e];
     const float *scales = scales_offset ? (const float *)(w + scales_offset) : (const float *)0;
     for (int m0 = 0; m0 < count; m0 += R) {
         const int rows = count - m0 < R ? count - m0 : R;
-        herd_gemv<E, Load, R>(w, row_bytes, load, scales, x + (long)(first + m0) * ldx, y + (long)(first + m0) * ldy, n, k, rows, ldx, ldy, warp);
+        herd_gemv<E, Load, R>(w, row_bytes, load, scales, x + (long)(first + m0) * ldx, y + (long)(first + m0) * ldy, n, k, rows, ldx, ldy, warp, kparts);
     }
 }
 HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_bf16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
-                                    int ldx, int ldy, int warp) {
-    herd_moe_gemv<8>(weights, (long)k * 2, HerdLoadBF16(), 0, offsets, x, y, n, k, ldx, ldy, warp);
+                                    int ldx, int ldy, int warp, int kparts) {
+    herd_moe_gemv<8>(weights, (long)k * 2, HerdLoadBF16(), 0, offsets, x, y, n, k, ldx, ldy, warp, kparts);
 }
 // One slot per expert at most (a one-row step): the one-row products (see herd_gemv_fp8_1).
 HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_fp8_1(const unsigned long long *weights, long long scales_offset, const int *offsets,
-                                                            const float *x, float *y, int n, int k, int ldx, int ldy, int warp, int bias) {
+                                                            const float *x, float *y, int n, int k, int ldx, int ldy, int warp, int bias, int kparts) {
     HerdLoadFP8 load;
     load.bias = bias;
-    herd_moe_gemv<16, HerdLoadFP8, 1>(weights, (long)k, load, (long)scales_offset, offsets, x, y, n, k, ldx, ldy, warp);
+    herd_moe_gemv<16, HerdLoadFP8, 1>(weights, (long)k, load, (long)scales_offset, offsets, x, y, n, k, ldx, ldy, warp, kparts);
 }
 HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_f16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
-                                   int ldx, int ldy, int warp) {
-    herd_moe_gemv<8>(weights, (long)k * 2, HerdLoadF16(), 0, offsets, x, y, n, k, ldx, ldy, warp);
+                                   int ldx, int ldy, int warp, int kparts) {
+    herd_moe_gemv<8>(weights, (long)k * 2, HerdLoadF16(), 0, offsets, x, y, n, k, ldx, ldy, warp, kparts);
 }
 HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_fp8(const unsigned long long *weights, long long scales_offset, const int *offsets, const float *x,
-                                   float *y, int n, int k, int ldx, int ldy, int warp, int bias) {
+                                   float *y, int n, int k, int ldx, int ldy, int warp, int bias, int kparts) {
     HerdLoadFP8 load;
     load.bias = bias;
-    herd_moe_gemv<16>(weights, (long)k, load, (long)scales_offset, offsets, x, y, n, k, ldx, ldy, warp);
+    herd_moe_gemv<16>(weights, (long)k, load, (long)scales_offset, offsets, x, y, n, k, ldx, ldy, warp, kparts);
 }
