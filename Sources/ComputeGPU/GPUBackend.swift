@@ -117,13 +117,14 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
         "herd_moe_gemm_fp8", "herd_moe_combine", "herd_moe_gemv_bf16", "herd_moe_gemv_f16", "herd_moe_gemv_fp8",
     ]
 
-    /// A backend on `driver`'s device: compiles (or loads from the cache) and looks up every kernel.
-    public init(driver: any GPUDriver) throws(GPUError) {
+    /// A backend on `driver`'s device: compiles (or loads from the cache: `kernelCache`, by default
+    /// $HERD_CACHE/kernels) and looks up every kernel.
+    public init(driver: any GPUDriver, kernelCache: String? = nil) throws(GPUError) {
         self.driver = driver
         try driver.makeCurrent()
         currentThread = pthread_self()
         totalMemory = try driver.memoryInfo().total
-        let module = try driver.loadModule(KernelCache.codeObject(for: driver))
+        let module = try driver.loadModule(KernelCache.codeObject(for: driver, directory: kernelCache ?? KernelCache.defaultDirectory))
         for name in Self.kernelNames(vendor: driver.vendor) {
             functions[name] = try driver.function(name, in: module)
         }

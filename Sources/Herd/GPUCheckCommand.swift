@@ -205,7 +205,8 @@ struct GPUCheck: ParsableCommand {
                     var reference: [Float] = []
                     for i in ns.indices {
                         let spec = SyntheticWeightSpec(name: "m\(i)", shape: [ns[i], k], dtype: dtype, seed: UInt64(40 + i), std: 0.02)
-                        let bytes = Array(SyntheticWeights.host(spec).0.bytes)
+                        let host = SyntheticWeights.host(spec).weight
+                        let bytes = withExtendedLifetime(host) { Array(host.bytes) }  // the owner must outlive the copy
                         let value: (Int) -> Double = dtype == .bf16
                             ? { Double(Float(bitPattern: UInt32(bytes[2 * $0]) << 16 | UInt32(bytes[2 * $0 + 1]) << 24)) }
                             : { Double(FP8Encoding.e4m3fn.decode(bytes[$0]) * spec.fp8RowScale) }
