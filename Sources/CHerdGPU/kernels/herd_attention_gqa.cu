@@ -191,26 +191,46 @@ __device__ __forceinline__ void herd_gqa_decode(const float *q, const float *kc,
                 kr[u] = load ? *(const float4 *)(kc + row) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
                 vr[u] = load ? *(const float4 *)(vc + row) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
             }
+            // Every (key, head) score's lane sums at once: U x G independent exchanges per step rather than one
+            // dependent chain per score (the scores are the same sums as one at a time).
+            float sc[HERD_GQAD_U][G];
 #pragma unroll
-            for (int u = 0; u < HERD_GQAD_U; u++) {
-                if (u0 + u >= n) continue;  // past the chunk (the same in every lane)
+            for (int u = 0; u < HERD_GQAD_U; u++)
 #pragma unroll
                 for (int h = 0; h < G; h++) {
                     float d = qv[h].x * kr[u].x;
                     d += qv[h].y * kr[u].y;
                     d += qv[h].z * kr[u].z;
                     d += qv[h].w * kr[u].w;
-                    const float s = herd_warp_sum(d, 32) * scale;
-                    if (s > m[h]) {  // a new maximum: rescale what is summed so far (m = -inf: nothing yet)
-                        const float corr = expf(m[h] - s);
-                        m[h] = s;
-                        l[h] *= corr;
-                        acc[h].x *= corr;
-                        acc[h].y *= corr;
-                        acc[h].z *= corr;
-                        acc[h].w *= corr;
-                    }
-                    const float e = expf(s - m[h]);
+                    sc[u][h] = d;
+                }
+#pragma unroll
+            for (int off = 16; off > 0; off >>= 1)
+#pragma unroll
+                for (int u = 0; u < HERD_GQAD_U; u++)
+#pragma unroll
+                    for (int h = 0; h < G; h++) sc[u][h] += herd_lanes32_xor(sc[u][h], off);
+#pragma unroll
+            for (int h = 0; h < G; h++) {
+                // The group's largest score first, so what is summed so far is rescaled at most once per U keys
+                // (m = -inf: nothing yet). Keys past the chunk (the same in every lane) are skipped.
+                float mx = m[h];
+#pragma unroll
+                for (int u = 0; u < HERD_GQAD_U; u++)
+                    if (u0 + u < n) mx = fmaxf(mx, sc[u][h] * scale);
+                if (mx > m[h]) {
+                    const float corr = expf(m[h] - mx);
+                    m[h] = mx;
+                    l[h] *= corr;
+                    acc[h].x *= corr;
+                    acc[h].y *= corr;
+                    acc[h].z *= corr;
+                    acc[h].w *= corr;
+                }
+#pragma unroll
+                for (int u = 0; u < HERD_GQAD_U; u++) {
+                    if (u0 + u >= n) continue;
+                    const float e = expf(sc[u][h] * scale - m[h]);
                     l[h] += e;
                     acc[h].x += e * vr[u].x;
                     acc[h].y += e * vr[u].y;

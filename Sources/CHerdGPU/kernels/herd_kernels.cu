@@ -136,22 +136,6 @@ HERD_KERNEL void herd_store_kv(const float *k, const float *v, float *kc, float 
 // temperature (temps, may be null); k and v written to the cache at the row's slot (q and k also back in
 // place). One 32-lane group per head, lane l holding dimensions [4 l, 4 l + 4): head_dim 128.
 // grid: (rows, ceil((heads + kv_heads) / 8)); block: 256.
-// The value of lane (this lane ^ m) within groups of 32 lanes (a CUDA warp; half an AMD wavefront).
-template <typename T>
-__device__ __forceinline__ T herd_lanes32_xor(T v, int m) {
-#if HERD_HIP
-    return __shfl_xor(v, m, 32);
-#else
-    return __shfl_xor_sync(0xffffffffu, v, m, 32);
-#endif
-}
-
-__device__ __forceinline__ float herd_lanes32_sum(float v) {
-#pragma unroll
-    for (int m = 16; m > 0; m >>= 1) v += herd_lanes32_xor(v, m);
-    return v;
-}
-
 HERD_KERNEL void __launch_bounds__(256) herd_qkv_prepare(float *q, float *k, const float *v, float *kc, float *vc, const int *positions,
                                                          const float *inv_freq, const float *temps, const int *slots, int heads,
                                                          int kv_heads, int ldq, int ldk, int ldv, int kv_width, int qk_norm, float eps) {
@@ -175,7 +159,7 @@ HERD_KERNEL void __launch_bounds__(256) herd_qkv_prepare(float *q, float *k, con
         x.w = x0 * s + x1 * c;
     }
     if (qk_norm) {
-        const float scale = rsqrtf(herd_lanes32_sum(x.x * x.x + x.y * x.y + x.z * x.z + x.w * x.w) / 128 + eps);
+        const float scale = rsqrtf(herd_warp_sum(x.x * x.x + x.y * x.y + x.z * x.z + x.w * x.w, 32) / 128 + eps);
         x.x = x.x * scale, x.y = x.y * scale, x.z = x.z * scale, x.w = x.w * scale;
     }
     if (is_q) {

@@ -35,6 +35,16 @@ __device__ __forceinline__ float herd_bf16_to_float(unsigned short h) {
 
 // Sum of v over the `width` lanes of the calling warp (CUDA, 32) or wavefront (AMD, 64; width is the
 // device's, passed in by the backend), returned to every lane. All lanes of the warp must call it.
+// The value of lane (this lane ^ m) within groups of 32 lanes (a CUDA warp; half an AMD wavefront).
+template <typename T>
+__device__ __forceinline__ T herd_lanes32_xor(T v, int m) {
+#if HERD_HIP
+    return __shfl_xor(v, m, 32);
+#else
+    return __shfl_xor_sync(0xffffffffu, v, m, 32);
+#endif
+}
+
 __device__ __forceinline__ float herd_warp_sum(float v, int width) {
     for (int offset = width / 2; offset > 0; offset /= 2) {
 #if HERD_HIP
