@@ -2,9 +2,9 @@ import Compute
 import Foundation
 
 /// The GPU backend, one class for every vendor: the shared kernel tree compiled at run time for the GPU
-/// present (cached on disk), weights uploaded to device memory, every op a kernel launch on the default
-/// stream. The vendor runtime sits behind `GPUDriver`: `CUDADriver` (libcuda + NVRTC) or `HIPDriver`
-/// (libamdhip64 + hiprtc), both loaded at run time.
+/// present (cached on disk), weights uploaded to device memory, every op a kernel launch on the driver's
+/// stream (decode steps may be replayed as graphs: GPUBackend+Graphs.swift). The vendor runtime sits behind
+/// `GPUDriver`: `CUDADriver` (libcuda + NVRTC) or `HIPDriver` (libamdhip64 + hiprtc), both loaded at run time.
 ///
 /// Weights: F32, F16 and BF16 are uploaded as they are; GGUF block-quantized types (Q4_0, Q4_1, Q8_0) are
 /// dequantized on the host and uploaded as F16 (quantized GPU kernels are the speed issue's work).
@@ -109,8 +109,9 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
 
     /// herd_kernels.cu
     static let coreKernelNames = [
-        "herd_embed_f32", "herd_rms_norm", "herd_add_rms_norm", "herd_add_rms_norm_1024", "herd_gemm_f32", "herd_gemm_f16", "herd_gemm_bf16", "herd_gemm_fp8", "herd_rope",
-        "herd_store_kv", "herd_qkv_prepare", "herd_swiglu", "herd_add", "herd_gather_rows", "herd_scatter_add_rows",
+        "herd_embed_f32", "herd_rms_norm", "herd_add_rms_norm", "herd_add_rms_norm_1024", "herd_gemm_f32", "herd_gemm_f16",
+        "herd_gemm_bf16", "herd_gemm_fp8", "herd_rope", "herd_store_kv", "herd_qkv_prepare", "herd_swiglu", "herd_add", "herd_gather_rows",
+        "herd_scatter_add_rows",
         "herd_scale_rows", "herd_gemv_bf16", "herd_gemv_f16", "herd_gemv_fp8", "herd_gemv3_bf16", "herd_gemv3_fp8",
         "herd_gemv_fp8_1", "herd_gemv3_fp8_1", "herd_moe_gemv_fp8_1", "herd_embed_16",
         "herd_synthetic_fill", "herd_moe_route", "herd_moe_gather", "herd_moe_gemm_bf16", "herd_moe_gemm_f16", "herd_moe_gemm_f32",
