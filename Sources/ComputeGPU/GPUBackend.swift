@@ -50,7 +50,7 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// on small steps); HERD_GQA_SPLIT=0 keeps them on the tile kernel (for comparisons).
     public var gqaDecodeKernel = ProcessInfo.processInfo.environment["HERD_GQA_SPLIT"] != "0"
     /// Shortest context partition of the grouped decode kernel (GPUBackend+AttentionGQA.swift): 64 keys
-    /// (two of its four warps busy) measured best at one request (H100: 4.50 -> 4.35 ms per step against 128,
+    /// (one 16-key chunk per warp) measured best at one request (H100: 4.50 -> 4.35 ms per step against 128,
     /// 4.70 at 256); HERD_DECODE_PARTITION=N (a multiple of 64) for comparisons.
     public var decodePartitionKeys = ProcessInfo.processInfo.environment["HERD_DECODE_PARTITION"].flatMap { Int($0) }
         .flatMap { $0 >= 64 && $0 % 64 == 0 ? $0 : nil } ?? 64
