@@ -137,15 +137,6 @@ HERD_KERNEL void __launch_bounds__(256) herd_attention_gqa(const float *q, const
 #define HERD_GQAD_CHUNK 16
 #define HERD_GQAD_U 4
 
-// Lane `src`'s v, within groups of 32 lanes (a CUDA warp; half an AMD wavefront).
-__device__ __forceinline__ int herd_gqad_lane(int v, int src) {
-#if HERD_HIP
-    return __shfl(v, src, 32);
-#else
-    return __shfl_sync(0xffffffffu, v, src, 32);
-#endif
-}
-
 template <int G>
 __device__ __forceinline__ void herd_gqa_decode(const float *q, const float *kc, const float *vc, const int *slots,
                                                 const int *row_info, const int *rows, float *out, float *partial, int heads,
@@ -187,7 +178,7 @@ __device__ __forceinline__ void herd_gqa_decode(const float *q, const float *kc,
             float4 kr[HERD_GQAD_U], vr[HERD_GQAD_U];
 #pragma unroll
             for (int u = 0; u < HERD_GQAD_U; u++) {
-                const long row = (long)herd_gqad_lane(cur, u0 + u) * kv_width + kv_off;
+                const long row = (long)herd_lanes32_get(cur, u0 + u) * kv_width + kv_off;
                 const bool load = mine && u0 + u < n;
                 kr[u] = load ? *(const float4 *)(kc + row) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
                 vr[u] = load ? *(const float4 *)(vc + row) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);

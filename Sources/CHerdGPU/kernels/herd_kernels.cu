@@ -278,7 +278,10 @@ __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, 
             }
         }
     }
-    // The warp's rows are all here (n0 is the same for every lane of the warp).
+    // The warp's rows are all here (n0 is the same for every lane of the warp). One warp per group: written
+    // now; several (kparts, the same for the whole block, so every thread reaches both barriers): each warp's
+    // sums go to shared memory and the group's first warp adds them in order. (Two loops rather than one:
+    // one loop changed the 8-row kernels' register allocation, and this form is the one measured.)
     if (kparts == 1) {
 #pragma unroll
         for (int o = 0; o < HERD_GEMV_OUTS; o++)
@@ -291,7 +294,6 @@ __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, 
             }
         return;
     }
-    // kparts is the same for the whole block, so every thread reaches both barriers.
 #pragma unroll
     for (int o = 0; o < HERD_GEMV_OUTS; o++)
 #pragma unroll
@@ -393,24 +395,19 @@ HERD_KERNEL void __launch_bounds__(256) herd_gemv3_bf16(const unsigned char *w0,
     const HerdGemv3 p = {{w0, w1, w2}, {0, 0, 0}, {y0, y1, y2}, {n0, n1, n2}, {ldy0, ldy1, ldy2}};
     herd_gemv3<8>(p, (long)k * 2, HerdLoadBF16(), x, k, m, ldx, warp, kparts);
 }
-HERD_KERNEL void __launch_bounds__(256) herd_gemv3_fp8(const unsigned char *w0, const unsigned char *w1, const unsigned char *w2, const float *s0,
-                                                       const float *s1, const float *s2, float *y0, float *y1, float *y2, int n0, int n1,
-                                                       int n2, int ldy0, int ldy1, int ldy2, const float *x, int k, int m, int ldx, int warp,
-                                                       int bias, int kparts) {
-    const HerdGemv3 p = {{w0, w1, w2}, {s0, s1, s2}, {y0, y1, y2}, {n0, n1, n2}, {ldy0, ldy1, ldy2}};
-    HerdLoadFP8 load;
-    load.bias = bias;
-    herd_gemv3<16>(p, (long)k, load, x, k, m, ldx, warp, kparts);
-}
-HERD_KERNEL void __launch_bounds__(256) herd_gemv3_fp8_1(const unsigned char *w0, const unsigned char *w1, const unsigned char *w2, const float *s0,
-                                                         const float *s1, const float *s2, float *y0, float *y1, float *y2, int n0, int n1,
-                                                         int n2, int ldy0, int ldy1, int ldy2, const float *x, int k, int m, int ldx, int warp,
-                                                         int bias, int kparts) {
-    const HerdGemv3 p = {{w0, w1, w2}, {s0, s1, s2}, {y0, y1, y2}, {n0, n1, n2}, {ldy0, ldy1, ldy2}};
-    HerdLoadFP8 load;
-    load.bias = bias;
-    herd_gemv3<16, HerdLoadFP8, 1>(p, (long)k, load, x, k, 1, ldx, warp, kparts);
-}
+// The FP8 three-product kernels' arguments, in one place for the R-row builds below.
+#define HERD_GEMV3_FP8_KERNEL(NAME, R)                                                                                          \
+    HERD_KERNEL void __launch_bounds__(256) NAME(const unsigned char *w0, const unsigned char *w1, const unsigned char *w2,        \
+                                                 const float *s0, const float *s1, const float *s2, float *y0, float *y1, float *y2, \
+                                                 int n0, int n1, int n2, int ldy0, int ldy1, int ldy2, const float *x, int k, int m,  \
+                                                 int ldx, int warp, int bias, int kparts) {                                          \
+        const HerdGemv3 p = {{w0, w1, w2}, {s0, s1, s2}, {y0, y1, y2}, {n0, n1, n2}, {ldy0, ldy1, ldy2}};                          \
+        HerdLoadFP8 load;                                                                                                       \
+        load.bias = bias;                                                                                                       \
+        herd_gemv3<16, HerdLoadFP8, R>(p, (long)k, load, x, k, R == 1 ? 1 : m, ldx, warp, kparts);                               \
+    }
+HERD_GEMV3_FP8_KERNEL(herd_gemv3_fp8, HERD_GEMV_ROWS)
+HERD_GEMV3_FP8_KERNEL(herd_gemv3_fp8_1, 1)
 HERD_KERNEL void __launch_bounds__(256) herd_gemv_fp8(const unsigned char *w, const float *scales, const float *x, float *y, int n, int k, int m,
                                int ldx, int ldy, int warp, int bias, int kparts) {
     HerdLoadFP8 load;

@@ -35,13 +35,22 @@ __device__ __forceinline__ float herd_bf16_to_float(unsigned short h) {
 
 // Sum of v over the `width` lanes of the calling warp (CUDA, 32) or wavefront (AMD, 64; width is the
 // device's, passed in by the backend), returned to every lane. All lanes of the warp must call it.
-// The value of lane (this lane ^ m) within groups of 32 lanes (a CUDA warp; half an AMD wavefront).
+// Lane exchanges within groups of 32 lanes (a CUDA warp; half an AMD wavefront): v of lane (this lane ^ m),
+// and v of lane `src`.
 template <typename T>
 __device__ __forceinline__ T herd_lanes32_xor(T v, int m) {
 #if HERD_HIP
     return __shfl_xor(v, m, 32);
 #else
     return __shfl_xor_sync(0xffffffffu, v, m, 32);
+#endif
+}
+template <typename T>
+__device__ __forceinline__ T herd_lanes32_get(T v, int src) {
+#if HERD_HIP
+    return __shfl(v, src, 32);
+#else
+    return __shfl_sync(0xffffffffu, v, src, 32);
 #endif
 }
 
