@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A/B of two GPU code paths in one call on the GPU machine: the same gpu-bench scenarios run alternately
 # under two settings (environment variables, or two binaries), two rounds, so both see the same card
-# state. A setting is "VAR=value ..." (the switches: HERD_GRAPHS, HERD_GEMV_SPLIT, HERD_SKINNY, HERD_SKINNY_DENSE=LO-HI, HERD_GQA_SPLIT,
-# HERD_TC_ATTENTION, HERD_ATTENTION_SPLIT, HERD_VENDOR_BLAS, HERD_DEVICE_SAMPLING) and may name a binary
+# state. A setting is "VAR=value ..." (the switches: HERD_GRAPHS, HERD_GEMV_SPLIT, HERD_SKINNY,
+# HERD_SKINNY_DENSE=LO-HI, HERD_GQA_SPLIT, HERD_TC_ATTENTION, HERD_ATTENTION_SPLIT, HERD_VENDOR_BLAS,
+# HERD_DEVICE_SAMPLING) and may name a binary
 # with BIN=path (default DIR/herd).
 # Usage: scripts/gpu-ab.sh DIR "SETTING A" "SETTING B" [gpu-bench arguments...]
 #   e.g. scripts/gpu-ab.sh dist "HERD_SKINNY=0" "" --batch 1 64 --prefill-tokens 0
