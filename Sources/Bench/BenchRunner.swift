@@ -44,8 +44,13 @@ public struct BenchRunner: Sendable {
     public func run(_ prompts: [BenchPrompt]) async -> BenchResult {
         let times = arrivals(count: prompts.count)
         let http: HTTPClient? = {
-            if case .http = target { return HTTPClient(eventLoopGroupProvider: .singleton) }
-            return nil
+            guard case .http = target else { return nil }
+            // One connection per request in flight, as `vllm bench serve` opens (the client's default of 8
+            // per host would cap the concurrency asked for, and queue the rest until they time out), within
+            // the usual limit of 1024 open files.
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(8, min(maxConcurrency ?? prompts.count, prompts.count, 1000))
+            return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         }()
         let done = DoneCounter()
         let gate = Gate(limit: maxConcurrency ?? Int.max)
