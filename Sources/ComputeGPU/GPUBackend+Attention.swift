@@ -6,7 +6,7 @@ extension GPUBackend {
 
     /// Shortest partition of a split context, in keys: below it a partition's fixed costs (the query load,
     /// the state it writes and the combine reads) outweigh the parallelism gained.
-    public static let minimumPartition = 256
+    static let minimumPartition = 256
     /// Most partitions per context.
     static let maximumPartitions = 64
     /// Blocks per multiprocessor a split aims at (`attentionBlocksPerUnit`'s default): a 128-thread block
@@ -18,17 +18,20 @@ extension GPUBackend {
     /// fewer than `attentionBlocksPerUnit` per multiprocessor and the longest context is at least two
     /// partitions. Partitions are `length` keys (a multiple of 64) of each row's context, `parts` of them for
     /// the longest, about `attentionBlocksPerUnit` blocks per multiprocessor in all.
-    /// `minimum`: the shortest partition worth a block (the grouped decode kernel's 4 warps take 32-key
-    /// chunks each, so it splits finer than the per-(row, head) kernel).
-    public func attentionPartitions(rows: Int, heads: Int, longest: Int, minimum: Int = GPUBackend.minimumPartition)
-        -> (parts: Int, length: Int)? {
-        let units = driver.multiprocessorCount, blocks = rows * heads
-        guard splitAttention, units > 0, blocks > 0 else { return nil }
-        let target = attentionBlocksPerUnit * units
-        let wanted = min((target + blocks - 1) / blocks, longest / minimum, Self.maximumPartitions)
+    public func attentionPartitions(rows: Int, heads: Int, longest: Int) -> (parts: Int, length: Int)? {
+        guard let fill = partitionsToFill(blocks: rows * heads) else { return nil }
+        let wanted = min(fill, longest / Self.minimumPartition)
         guard wanted >= 2 else { return nil }
         let length = ((longest + wanted - 1) / wanted + 63) / 64 * 64
         return ((longest + length - 1) / length, length)
+    }
+
+    /// Partitions per (row, head) that bring `blocks` blocks to `attentionBlocksPerUnit` per multiprocessor,
+    /// at most `maximumPartitions`; nil when splitting is off or the device's size is unknown.
+    func partitionsToFill(blocks: Int) -> Int? {
+        let units = driver.multiprocessorCount
+        guard splitAttention, units > 0, blocks > 0 else { return nil }
+        return min((attentionBlocksPerUnit * units + blocks - 1) / blocks, Self.maximumPartitions)
     }
 
     /// The split-context state buffer (`attentionPartials`), grown to at least `floats`.

@@ -85,10 +85,8 @@ extension GPUBackend {
     /// The kernel cuts each row's own context into that many partitions of at least `decodePartitionKeys`
     /// keys (the negative length tells it to) and leaves the rest empty. nil: one partition per row.
     public func decodePartitions(rows: Int, kvHeads: Int) -> (parts: Int, length: Int)? {
-        let units = driver.multiprocessorCount, blocks = rows * kvHeads
-        guard splitAttention, units > 0, blocks > 0 else { return nil }
-        let parts = min((attentionBlocksPerUnit * units + blocks - 1) / blocks, Self.maximumPartitions)
-        return parts >= 2 ? (parts, -decodePartitionKeys) : nil
+        guard let parts = partitionsToFill(blocks: rows * kvHeads), parts >= 2 else { return nil }
+        return (parts, -decodePartitionKeys)
     }
 
     /// Attention through the grouped-query kernels (see `gqaAttentionPlan`); false when the plan is nil.

@@ -26,6 +26,15 @@ extension GPUBackend {
         case capturing(GraphRecorder)
         /// Checking a step against a graph: nothing is launched, staged arrays go into its slots.
         case replaying(GraphReplay)
+
+        /// The step did something a graph cannot hold: a capture is discarded, a replay does not run.
+        func markUnusable() {
+            switch self {
+            case .eager: break
+            case .capturing(let recorder): recorder.spoiled = true
+            case .replaying(let check): check.failed = true
+            }
+        }
     }
 
     /// Graph counts since start, for reports.

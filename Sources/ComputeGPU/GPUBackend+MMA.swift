@@ -64,13 +64,13 @@ extension GPUBackend {
             && (dtype == .bf16 ? k % 32 == 0 : dtype == .f8_e4m3 ? k % 64 == 0 : false)
     }
 
-    /// out = W x for a few rows (`skinnyDenseRows(for:)`) on the tensor cores; false when it does not
-    /// qualify (see `usesSkinny`).
     /// Whether a dense product of `rows` rows takes herd_skinny_*.
     func takesSkinny(_ dtype: DType, rows: Int, k: Int) -> Bool {
         rows <= Self.splitKRows && skinnyDenseRows(for: dtype).contains(rows) && usesSkinny(dtype, k: k)
     }
 
+    /// out = W x for a few rows (`skinnyDenseRows(for:)`) on the tensor cores; false when it does not
+    /// qualify (`takesSkinny`).
     func skinnyMatmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
         let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
         guard takesSkinny(weight.dtype, rows: rows, k: k) else { return false }

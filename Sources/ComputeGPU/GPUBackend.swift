@@ -259,14 +259,8 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
         makeCurrent()
         // Inside a graph step nothing has run yet: a read there cannot be answered, so the step goes eager
         // (the zeros read here are never used: the step is run again).
-        switch graphMode {
-        case .eager: break
-        case .capturing(let recorder):
-            recorder.spoiled = true
-            destination.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
-            return
-        case .replaying(let check):
-            check.failed = true
+        if isInGraphStep {
+            graphMode.markUnusable()
             destination.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
             return
         }

@@ -555,16 +555,16 @@ __device__ __forceinline__ void herd_gqat_tiles(const float *q, const float *kc,
     herd_gqat_store(o, l, out, first, group, kvh, nqv, warp, g, c, ldo);
 #endif
 }
-HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma(const float *q, const float *kc, const float *vc, const int *slots,
-                                                              const int *row_info, const int *tiles, float *out, int heads,
-                                                              int kv_heads, float scale, int ldq, int ldo, int kv_width) {
-    herd_gqat_tiles<true>(q, kc, vc, slots, row_info, tiles, out, heads, kv_heads, scale, ldq, ldo, kv_width);
-}
-HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma_tf32(const float *q, const float *kc, const float *vc, const int *slots,
-                                                                   const int *row_info, const int *tiles, float *out, int heads,
-                                                                   int kv_heads, float scale, int ldq, int ldo, int kv_width) {
-    herd_gqat_tiles<false>(q, kc, vc, slots, row_info, tiles, out, heads, kv_heads, scale, ldq, ldo, kv_width);
-}
+// The tensor-core tile kernels' entry points (both versions, 3xTF32 and TF32): one argument list, the
+// version's tile function and its precision.
+#define HERD_GQAT_KERNEL(NAME, TILES, EXACT)                                                                                  \
+    HERD_KERNEL void __launch_bounds__(128) NAME(const float *q, const float *kc, const float *vc, const int *slots,          \
+                                                 const int *row_info, const int *tiles, float *out, int heads, int kv_heads, \
+                                                 float scale, int ldq, int ldo, int kv_width) {                              \
+        TILES<EXACT>(q, kc, vc, slots, row_info, tiles, out, heads, kv_heads, scale, ldq, ldo, kv_width);                    \
+    }
+HERD_GQAT_KERNEL(herd_attention_gqa_mma, herd_gqat_tiles, true)
+HERD_GQAT_KERNEL(herd_attention_gqa_mma_tf32, herd_gqat_tiles, false)
 // v2 of the tiles above (the default; HERD_TC_ATTENTION_V2=0 picks the first; same tiles, arguments,
 // fragments, softmax and results up to the online softmax's rounding): the splitting moves out of the mma loops.
 // - K and V are split once per block, not once per warp and use: a step of HERD_GQAT2_KEYS = 16 keys is gathered
@@ -790,14 +790,6 @@ __device__ __forceinline__ void herd_gqat2_tiles(const float *q, const float *kc
     herd_gqat_store(o, l, out, first, group, kvh, nqv, warp, g, c, ldo);
 #endif
 }
-HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma2(const float *q, const float *kc, const float *vc, const int *slots,
-                                                               const int *row_info, const int *tiles, float *out, int heads,
-                                                               int kv_heads, float scale, int ldq, int ldo, int kv_width) {
-    herd_gqat2_tiles<true>(q, kc, vc, slots, row_info, tiles, out, heads, kv_heads, scale, ldq, ldo, kv_width);
-}
-HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_mma2_tf32(const float *q, const float *kc, const float *vc, const int *slots,
-                                                                    const int *row_info, const int *tiles, float *out, int heads,
-                                                                    int kv_heads, float scale, int ldq, int ldo, int kv_width) {
-    herd_gqat2_tiles<false>(q, kc, vc, slots, row_info, tiles, out, heads, kv_heads, scale, ldq, ldo, kv_width);
-}
+HERD_GQAT_KERNEL(herd_attention_gqa_mma2, herd_gqat2_tiles, true)
+HERD_GQAT_KERNEL(herd_attention_gqa_mma2_tf32, herd_gqat2_tiles, false)
 #endif  // HERD_CUDA

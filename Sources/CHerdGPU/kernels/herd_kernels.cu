@@ -330,7 +330,7 @@ __device__ void herd_gemv(const unsigned char *w, long row_bytes, Load load, con
 // Up to three products of the same activations in one launch (a layer's q, k and v, or an MLP's gate and
 // up): the matrices' output rows numbered one after another, each warp's HERD_GEMV_OUTS rows inside one
 // matrix (n0 and n1 multiples of HERD_GEMV_OUTS), each row as herd_gemv computes it. grid: ceil((n0 + n1 +
-// n2) / (warps per block * HERD_GEMV_OUTS)); block: 256.
+// n2) * kparts / (warps per block * HERD_GEMV_OUTS)); block: 256.
 struct HerdGemv3 {
     const unsigned char *w[3];
     const float *scales[3];
