@@ -316,12 +316,17 @@ __device__ __forceinline__ unsigned herd_fp8_odd_to_bf16x2(unsigned w, unsigned 
 // y[j, n] = (scale[n] *) sum_k W[n, k] x_j[k] for the block's rows from n0 and the activation rows
 // [j_begin, m) of xa (term t of row j at xa + t * term_stride + j * k), 8 NT rows per pass, up to j_end;
 // with w_up, y[j, n] = silu(gate) * up of the two products.
-template <bool FP8, int NT>
+template <bool FP8, int NT, int STAGES, int B_LOADS>
 __device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const float *scales, const unsigned char *w_up,
                                                  const float *scales_up, unsigned unbias2, const unsigned short *xa, long term_stride,
                                                  float *y, int n_total, int k, int m, int ldy, int n0, int terms, int j_begin = 0,
                                                  int j_end = 0x7fffffff) {
-    __shared__ float red[HERD_SKINNY_WARPS][HERD_SKINNY_MT * NT * 4][32];
+    static_assert(STAGES == 0 || STAGES >= 2, "a weight ring of at least two stages");
+    // The warps' sums at the end; with STAGES, first the weight ring (below), which the sums then reuse.
+    constexpr int RED_FLOATS = HERD_SKINNY_WARPS * HERD_SKINNY_MT * NT * 4 * 32;
+    constexpr int RING_FLOATS = HERD_SKINNY_WARPS * STAGES * HERD_SKINNY_MT * 2 * 32 * 4;
+    __shared__ __align__(16) float shared[RED_FLOATS > RING_FLOATS ? RED_FLOATS : RING_FLOATS];
+    float (*red)[HERD_SKINNY_MT * NT * 4][32] = (float (*)[HERD_SKINNY_MT * NT * 4][32])shared;
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, q = lane & 3;
     constexpr int E = FP8 ? 16 : 8, STEPS = E / 4;
     const long row_bytes = FP8 ? (long)k : (long)k * 2;
@@ -348,6 +353,10 @@ __device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const f
         const unsigned short *xrow[NT];
 #pragma unroll
         for (int j = 0; j < NT; j++) xrow[j] = j0 + 8 * j + g < m ? xa + (long)(j0 + 8 * j + g) * k + E * q : (const unsigned short *)0;
+        // The weight stream. STAGES 0: registers, one k block ahead. Otherwise a ring of STAGES k blocks per
+        // thread in shared memory filled by cp.async, STAGES - 1 ahead: more bytes in flight without the
+        // registers (ncu: the dense passes at 2 blocks per multiprocessor were waiting on memory). Each
+        // thread copies exactly the 16-byte pieces it reads back, so the ring needs no barriers.
         uint4 next[HERD_SKINNY_MT][2];
         auto load = [&](int b, uint4 (&out)[HERD_SKINNY_MT][2]) {
 #pragma unroll
@@ -356,14 +365,39 @@ __device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const f
                 for (int h = 0; h < 2; h++)
                     out[i][h] = b < blocks ? *(const uint4 *)(rows[i][h] + (long)b * 64) : make_uint4(0u, 0u, 0u, 0u);  // a k block is 64 bytes
         };
-        load(warp, next);
-        for (int b = warp; b < blocks; b += HERD_SKINNY_WARPS) {
+        uint4 *ring = (uint4 *)shared + (long)warp * STAGES * HERD_SKINNY_MT * 2 * 32 + lane;  // [stage][i][h] x 32 lanes
+        auto fill = [&](int it) {  // this warp's k block `it` (b = warp + 8 it) into stage it % STAGES
+            const int b = warp + it * HERD_SKINNY_WARPS;
+            if (b < blocks) {
+#pragma unroll
+                for (int i = 0; i < HERD_SKINNY_MT; i++)
+#pragma unroll
+                    for (int h = 0; h < 2; h++)
+                        herd_copy16_async(ring + ((it % STAGES) * HERD_SKINNY_MT * 2 + i * 2 + h) * 32, rows[i][h] + (long)b * 64);
+            }
+            herd_copy16_commit();  // an empty group past the end keeps the count of groups uniform
+        };
+        if (STAGES) {
+            for (int it = 0; it < STAGES - 1; it++) fill(it);
+        } else {
+            load(warp, next);
+        }
+        for (int b = warp, it = 0; b < blocks; b += HERD_SKINNY_WARPS, it++) {
             uint4 cur[HERD_SKINNY_MT][2];
+            if (STAGES) {
+                herd_copy16_wait<STAGES ? STAGES - 2 : 0>();  // group `it` has landed
 #pragma unroll
-            for (int i = 0; i < HERD_SKINNY_MT; i++)
+                for (int i = 0; i < HERD_SKINNY_MT; i++)
 #pragma unroll
-                for (int h = 0; h < 2; h++) cur[i][h] = next[i][h];
-            load(b + HERD_SKINNY_WARPS, next);
+                    for (int h = 0; h < 2; h++) cur[i][h] = ring[((it % STAGES) * HERD_SKINNY_MT * 2 + i * 2 + h) * 32];
+                fill(it + STAGES - 1);  // into the stage read one iteration ago
+            } else {
+#pragma unroll
+                for (int i = 0; i < HERD_SKINNY_MT; i++)
+#pragma unroll
+                    for (int h = 0; h < 2; h++) cur[i][h] = next[i][h];
+                load(b + HERD_SKINNY_WARPS, next);
+            }
             // A fragments per tile and step: {row g slots 2q, row g+8 slots 2q, row g slots 2q+8, row g+8 slots 2q+8}.
             unsigned a[HERD_SKINNY_MT][STEPS][4];
 #pragma unroll
@@ -389,22 +423,38 @@ __device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const f
             }
             const long kofs = (long)b * 4 * E;
             for (int t = 0; t < terms; t++) {
+                // The activations of B_LOADS B tiles at a time, then their products: those loads
+                // (from L2) are in flight together instead of one tile's after the last one's products (ncu:
+                // the dense 64-row passes stalled on them). Words 2s and 2s + 1 of a tile are step s's B
+                // fragment (the split wrote FP8's pairs in its order).
+                constexpr int G = B_LOADS < NT ? B_LOADS : NT;
 #pragma unroll
-                for (int j = 0; j < NT; j++) {
-                    if (j >= tiles) break;
-                    // Words 2s and 2s + 1 are step s's B fragment (the split wrote FP8's pairs in its order).
-                    unsigned xw[2 * STEPS];
+                for (int j0 = 0; j0 < NT; j0 += G) {
+                    if (j0 >= tiles) break;
+                    unsigned xw[G][2 * STEPS];
 #pragma unroll
-                    for (int v = 0; v < STEPS / 2; v++) {
-                        const uint4 p = xrow[j] ? *(const uint4 *)(xrow[j] + t * term_stride + kofs + 8 * v) : make_uint4(0u, 0u, 0u, 0u);
-                        xw[4 * v] = p.x; xw[4 * v + 1] = p.y; xw[4 * v + 2] = p.z; xw[4 * v + 3] = p.w;
+                    for (int j = 0; j < G; j++)
+#pragma unroll
+                        for (int v = 0; v < STEPS / 2; v++) {
+                            const uint4 p = j0 + j < tiles && xrow[j0 + j] ? *(const uint4 *)(xrow[j0 + j] + t * term_stride + kofs + 8 * v)
+                                                                           : make_uint4(0u, 0u, 0u, 0u);
+                            xw[j][4 * v] = p.x; xw[j][4 * v + 1] = p.y; xw[j][4 * v + 2] = p.z; xw[j][4 * v + 3] = p.w;
+                        }
+#pragma unroll
+                    for (int j = 0; j < G; j++) {
+                        if (j0 + j >= tiles) break;
+#pragma unroll
+                        for (int s = 0; s < STEPS; s++)
+#pragma unroll
+                            for (int i = 0; i < HERD_SKINNY_MT; i++)
+                                herd_mma_16816(acc[i][j0 + j], a[i][s], xw[j][2 * s], xw[j][2 * s + 1]);
                     }
-#pragma unroll
-                    for (int s = 0; s < STEPS; s++)
-#pragma unroll
-                        for (int i = 0; i < HERD_SKINNY_MT; i++) herd_mma_16816(acc[i][j], a[i][s], xw[2 * s], xw[2 * s + 1]);
                 }
             }
+        }
+        if (STAGES) {
+            herd_copy16_wait<0>();
+            __syncthreads();  // every warp is done with its part of the ring before the sums overwrite it
         }
         // Sums of the 8 warps in warp order. Accumulator c of tile (i, j): weight row 16 i + g + 8 (c / 2)
         // (gate and up: row g + 8 (c / 2) of matrix i), activation row 8 j + 2 q + c % 2.
@@ -442,24 +492,32 @@ __device__ __forceinline__ unsigned herd_fp8_unbias2(int bias) {
     return one | (one << 16);
 }
 
-// Dense: grid (ceil(N / 32), ceil(m / 32)): one pass of 32 activation rows per block, the passes side by
-// side (their weight reads overlap in L2) rather than one after another; 256 threads. k a multiple of 32
-// (BF16) or 64 (FP8); xa from herd_mma_split (FP8: in fp8_order).
+// Dense: grid (ceil(N / 32), ceil(m / 32)): one pass of 32 activation rows per block; 256 threads. k a
+// multiple of 32 (BF16) or 64 (FP8); xa from herd_mma_split (FP8: in fp8_order). The passes over one
+// column block are consecutive blocks (block b: pass b % passes of column block b / passes), so they run
+// side by side and the weight comes from DRAM once: in grid order a 42 MB gate matrix's second pass
+// started after the first had streamed the whole matrix, and ncu counted its bytes twice.
 // Dense passes hold 4 B tiles (32 rows): fewer passes re-reading the weight than the experts' 2 (their
 // slots per expert are few).
 #define HERD_SKINNY_DENSE_NT 4
 #define HERD_SKINNY_PASS (8 * HERD_SKINNY_DENSE_NT)
+#ifndef HERD_SKINNY_STAGES
+#define HERD_SKINNY_STAGES 3  // k blocks in each thread's weight ring (3 x 16 KB a block: within 48 KB of static shared memory)
+#endif
+__device__ __forceinline__ int herd_skinny_pass() { return (int)((blockIdx.y * gridDim.x + blockIdx.x) % gridDim.y); }
+__device__ __forceinline__ int herd_skinny_column_block() { return (int)((blockIdx.y * gridDim.x + blockIdx.x) / gridDim.y); }
 HERD_KERNEL void __launch_bounds__(256) herd_skinny_bf16(const unsigned char *w, const unsigned short *xa, float *y, int n, int k, int m,
                                                          int ldy, int terms) {
-    const int j0 = blockIdx.y * HERD_SKINNY_PASS;
-    herd_skinny_tile<false, HERD_SKINNY_DENSE_NT>(w, (const float *)0, (const unsigned char *)0, (const float *)0, 0u, xa, (long)m * k, y, n, k, m, ldy,
-                            blockIdx.x * HERD_SKINNY_ROWS, terms, j0, j0 + HERD_SKINNY_PASS);
+    const int j0 = herd_skinny_pass() * HERD_SKINNY_PASS;
+    herd_skinny_tile<false, HERD_SKINNY_DENSE_NT, HERD_SKINNY_STAGES, HERD_SKINNY_DENSE_NT>(w, (const float *)0, (const unsigned char *)0, (const float *)0, 0u, xa, (long)m * k, y, n, k, m, ldy,
+                            herd_skinny_column_block() * HERD_SKINNY_ROWS, terms, j0, j0 + HERD_SKINNY_PASS);
 }
+// Held to 128 registers (two blocks per multiprocessor): loading every B tile before the products took it to 138.
 HERD_KERNEL void __launch_bounds__(256) herd_skinny_fp8(const unsigned char *w, const float *scales, const unsigned short *xa, float *y, int n,
                                                         int k, int m, int ldy, int bias, int terms) {
-    const int j0 = blockIdx.y * HERD_SKINNY_PASS;
-    herd_skinny_tile<true, HERD_SKINNY_DENSE_NT>(w, scales, (const unsigned char *)0, (const float *)0, herd_fp8_unbias2(bias), xa, (long)m * k, y, n, k, m, ldy,
-                           blockIdx.x * HERD_SKINNY_ROWS, terms, j0, j0 + HERD_SKINNY_PASS);
+    const int j0 = herd_skinny_pass() * HERD_SKINNY_PASS;
+    herd_skinny_tile<true, HERD_SKINNY_DENSE_NT, HERD_SKINNY_STAGES, HERD_SKINNY_DENSE_NT>(w, scales, (const unsigned char *)0, (const float *)0, herd_fp8_unbias2(bias), xa, (long)m * k, y, n, k, m, ldy,
+                           herd_skinny_column_block() * HERD_SKINNY_ROWS, terms, j0, j0 + HERD_SKINNY_PASS);
 }
 // Grouped by expert: the slots of expert e = blockIdx.y (rows offsets[e] .. offsets[e + 1] of xa, whose
 // terms are `slots` rows apart). With up_weights, gate and up together (silu(gate) * up out; 16 rows per
@@ -472,7 +530,7 @@ __device__ __forceinline__ void herd_moe_skinny(const unsigned long long *weight
     if (count == 0) return;
     const unsigned char *w = (const unsigned char *)weights[e];
     const unsigned char *up = up_weights ? (const unsigned char *)up_weights[e] : (const unsigned char *)0;
-    herd_skinny_tile<FP8, HERD_SKINNY_NT>(w, FP8 ? (const float *)(w + scales_offset) : (const float *)0, up,
+    herd_skinny_tile<FP8, HERD_SKINNY_NT, 0, 1>(w, FP8 ? (const float *)(w + scales_offset) : (const float *)0, up,
                           FP8 && up ? (const float *)(up + scales_offset) : (const float *)0, FP8 ? herd_fp8_unbias2(bias) : 0u,
                           xa + (long)first * k, (long)slots * k, y + (long)first * ldy, n, k, count, ldy,
                           blockIdx.x * (up ? 16 : HERD_SKINNY_ROWS), terms);

@@ -67,3 +67,30 @@ __device__ __forceinline__ float herd_warp_sum(float v, int width) {
 
 // -infinity without math.h (NVRTC has no standard headers).
 #define HERD_NEG_INF (__int_as_float(0xff800000))
+
+#if HERD_CUDA
+// cp.async (sm_80 and later; never launched before): 16 bytes global -> shared without registers, in
+// groups committed and then waited for (all but the newest N groups landed). valid false: 16 zero bytes,
+// nothing read. Prefill attention v2 keeps its own copies (herd_gqat2_*): through these, ptxas spilled
+// 60 bytes in its loop.
+__device__ __forceinline__ void herd_copy16_async(void *dst, const void *src, bool valid = true) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+    (void)dst; (void)src; (void)valid;
+#else
+    unsigned s;
+    asm("{ .reg .u64 p; cvta.to.shared.u64 p, %1; cvt.u32.u64 %0, p; }\n" : "=r"(s) : "l"(dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0) : "memory");
+#endif
+}
+__device__ __forceinline__ void herd_copy16_commit() {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+template <int N>
+__device__ __forceinline__ void herd_copy16_wait() {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+#endif
