@@ -13,7 +13,7 @@ struct GPUBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpu-bench",
         abstract: "Time Llama 4 decode steps and prefill on a model and print achieved GB/s and TF/s (a table).",
-        discussion: "Decode: every sequence has --context tokens of KV cache; the step runs one token per sequence through the whole model and the output head and samples every row (temperature 1) as the engine does. Bytes read = weights touched (attention, router, shared expert, the experts the step's tokens were routed to, dense MLPs, the head, the embedding rows) + the KV cache read. Prefill: --prefill-tokens tokens in one step; FLOPs = 2 x active weights x tokens + attention.")
+        discussion: "Decode: every sequence has --context tokens of KV cache; the step runs one token per sequence through the whole model and the output head and samples every row (temperature 1) as the engine does. Bytes read = weights touched (attention, router, shared expert, the experts the step's tokens were routed to, dense MLPs, the head, the embedding rows) + the KV cache read. Prefill: --prefill-prompts prompts of --prefill-tokens tokens each in one step; FLOPs = 2 x active weights x tokens + attention (each prompt's rows see only that prompt).")
 
     @OptionGroup var modelOptions: ModelOptions
     @Option(name: .long, parsing: .upToNextOption, help: "Decode batch sizes (concurrent sequences).")
@@ -22,6 +22,8 @@ struct GPUBench: ParsableCommand {
     var context = 1024
     @Option(name: .long, help: "Prompt tokens in the prefill step (0: skip).")
     var prefillTokens = 2048
+    @Option(name: .long, help: "Prompts of --prefill-tokens each in the prefill step, as a scheduler packs them into one step under max_num_batched_tokens (4 x 2048 = 8192).")
+    var prefillPrompts = 1
     @Option(name: .long, help: "Timed steps per scenario (median reported), after warm-up steps (decode: two, the second captured as a graph).")
     var steps = 10
     @Flag(name: .long, help: "After each scenario, one more step timed by events around every launch: each kernel's share and the device's idle time between launches.")
@@ -90,28 +92,31 @@ struct GPUBench: ParsableCommand {
                 }))
             }
         }
-        if prefillTokens > 0 {
-            let n = prefillTokens
-            let cache = model.makeKVCache(slots: n)
-            let tokens = (0..<n).map { Int32(($0 * 7919 + 13) % min(c.vocabSize, 200_000)) }
+        if prefillTokens > 0 && prefillPrompts > 0 {
+            let n = prefillTokens, prompts = prefillPrompts, total = n * prompts
+            let cache = model.makeKVCache(slots: total)
+            let tokens = (0..<total).map { Int32(($0 * 7919 + 13) % min(c.vocabSize, 200_000)) }
+            let batch = Self.prefillBatch(prompts: prompts, tokens: n)
+            let logitRows = (1...prompts).map { $0 * n - 1 }  // each prompt's last row, as the engine asks
             var times: [Double] = []
             for step in 0...min(steps, 3) {
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                _ = model.forward(tokens: tokens, batch: .contiguous(start: 0, count: n), cache: cache, logitRows: [n - 1])
+                _ = model.forward(tokens: tokens, batch: batch, cache: cache, logitRows: logitRows)
                 let t1 = DispatchTime.now().uptimeNanoseconds
                 if step > 0 { times.append(Double(t1 - t0) / 1e9) }
             }
             let t = times.sorted()[times.count / 2]
-            // Each token runs the non-expert weights and top-k experts per MoE layer (the head only for the last row).
+            // Each token runs the non-expert weights and top-k experts per MoE layer (the head only for the last rows).
             let perToken = Double(matrixBytes.activeParameters - c.vocabSize * c.hiddenSize)
-            let flops = 2 * Double(n) * perToken + 2 * Double(c.vocabSize * c.hiddenSize)
-                + Self.attentionFLOPs(c, rows: n, context: nil)
+            let flops = 2 * Double(total) * perToken + 2 * Double(prompts * c.vocabSize * c.hiddenSize)
+                + Double(prompts) * Self.attentionFLOPs(c, rows: n, context: nil)
             let bytes = Double(matrixBytes.nonExpert + matrixBytes.perExpert * c.experts * c.moeLayerIndices.count)
-            print(String(format: "| prefill %-5d         | %7.1f | %9.1f | %12.3f | %6.0f | %10.3f | %6.1f |", n, t * 1e3, Double(n) / t,
-                         bytes / 1e9, bytes / t / 1e9, flops / 1e12, flops / t / 1e12))
+            let name = prompts == 1 ? "prefill \(n)" : "prefill \(prompts) x \(n)"
+            print("| \(name.padding(toLength: 21, withPad: " ", startingAt: 0)) |" + String(format: " %7.1f | %9.1f | %12.3f | %6.0f | %10.3f | %6.1f |",
+                                                                                 t * 1e3, Double(total) / t, bytes / 1e9, bytes / t / 1e9, flops / 1e12, flops / t / 1e12))
             if profile {
-                profiles.append(("prefill \(n)", t, profileStep(model) {
-                    _ = model.forward(tokens: tokens, batch: .contiguous(start: 0, count: n), cache: cache, logitRows: [n - 1])
+                profiles.append((name, t, profileStep(model) {
+                    _ = model.forward(tokens: tokens, batch: batch, cache: cache, logitRows: logitRows)
                 }))
             }
         }
@@ -120,6 +125,17 @@ struct GPUBench: ParsableCommand {
             for note in eagerNotes { print(note) }
         }
         Self.printProfiles(profiles)
+    }
+
+    /// `prompts` prompts of `tokens` tokens each, whole, in one step: prompt s owns cache slots s * tokens
+    /// ..< (s + 1) * tokens and its rows attend causally within it.
+    static func prefillBatch(prompts: Int, tokens n: Int) -> AttentionBatch {
+        let rows = (0..<prompts).flatMap { s in
+            (0..<n).map { i in
+                AttentionBatch.Row(sequence: Int32(s), contextStart: 0, contextEnd: Int32(i + 1), writeSlot: Int32(s * n + i), position: Int32(i))
+            }
+        }
+        return AttentionBatch(slots: (0..<Int32(prompts * n)).map { $0 }, sequenceSlotOffsets: (0..<prompts).map { $0 * n }, rows: rows)
     }
 
     /// A decode step as the engine runs it: the model over the batch, then every row sampled (temperature 1)
