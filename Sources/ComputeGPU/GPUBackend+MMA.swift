@@ -217,10 +217,15 @@ extension GPUBackend {
     /// The first `rows` rows of `x` (`k` wide) as this precision's BF16 terms in `buffer`, laid out
     /// [term][row][k] (herd_mma_split): the A operand of every split product. `fp8Order`: pairs in the order
     /// herd_skinny_fp8 widens its weights in; `byRow`: laid out [row][term][k] instead.
+    /// Inside `fusedMatmuls` a split identical to the last one (same input, shape, layout and buffer) is
+    /// skipped: q/k/v and gate/up read one input.
     func splitTerms(_ x: Tensor, rows: Int, k: Int, into buffer: Tensor, fp8Order: Bool = false, byRow: Bool = false) {
+        let flags = (fp8Order ? 1 : 0) | (byRow ? 2 : 0), terms = tensorCoreActivations.terms
+        let key = SplitKey(source: x.data, target: buffer.data, rows: rows, k: k, ldx: x.rowLength, terms: terms, flags: flags)
+        if sharesSplits && sharedSplit == key { return }
         launch("herd_mma_split", grid: (rows, columnBlocks(rows: rows, n: k / 2)), block: 256,
-               [.ptr(x.data), .ptr(buffer.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(tensorCoreActivations.terms),
-                .i32((fp8Order ? 1 : 0) | (byRow ? 2 : 0))])
+               [.ptr(x.data), .ptr(buffer.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(terms), .i32(flags)])
+        sharedSplit = sharesSplits ? key : nil
     }
 
     /// y[r] = (scales *) the sum of `parts` partial rows in part order (herd_mma_reduce): row r's part s at
@@ -250,7 +255,10 @@ extension GPUBackend {
     /// The decode path's buffers, grown to the largest product seen.
     func mmaWorkspace(splitBytes: Int, partialBytes: Int, widenedBytes: Int = 0) -> MMAWorkspace {
         let w = mmaBuffers
-        if w.split.byteCount < splitBytes { w.split = deviceTensor(.i8, [splitBytes], allocate(splitBytes), bytes: splitBytes) }
+        if w.split.byteCount < splitBytes {
+            w.split = deviceTensor(.i8, [splitBytes], allocate(splitBytes), bytes: splitBytes)
+            sharedSplit = nil  // a new buffer may reuse the old one's address
+        }
         if w.partial.byteCount < partialBytes { w.partial = deviceTensor(.i8, [partialBytes], allocate(partialBytes), bytes: partialBytes) }
         if w.widened.byteCount < widenedBytes { w.widened = deviceTensor(.i8, [widenedBytes], allocate(widenedBytes), bytes: widenedBytes) }
         return w
@@ -285,4 +293,12 @@ final class MMAWorkspace {
         partial = empty
         widened = empty
     }
+}
+
+/// What a split of activations into BF16 terms (herd_mma_split) holds: which input, shape and layout, in
+/// which buffer.
+struct SplitKey: Equatable {
+    var source: UnsafeMutableRawPointer
+    var target: UnsafeMutableRawPointer
+    var rows: Int, k: Int, ldx: Int, terms: Int, flags: Int
 }

@@ -249,13 +249,18 @@ extension GPUBackend {
 
 extension GPUBackend: MultiMatmulBackend {
     /// Two or three products of the same activations (q/k/v, gate/up) in one launch (herd_gemv3_*) where
-    /// each would take the GEMV alone, with the same bits; one product each otherwise.
+    /// each would take the GEMV alone, with the same bits; one product each otherwise, splitting the input
+    /// into BF16 terms once.
     public func fusedMatmuls(_ x: Tensor, weights: [Tensor], rows: Int, into outs: [Tensor]) {
         precondition(weights.count == outs.count, "one output per weight")
         let dtype = weights[0].dtype, k = weights[0].rowLength
         guard (2...3).contains(weights.count), dtype == .bf16 || dtype == .f8_e4m3,
               weights.allSatisfy({ $0.dtype == dtype && $0.rowLength == k }), weights.dropLast().allSatisfy({ $0.rowCount % 4 == 0 }),
               takesGEMV(dtype, rows: rows, k: k, ldx: x.rowLength) else {
+            // One product each; where they split the input into BF16 terms, once for all (no output is the input).
+            sharesSplits = !outs.contains { $0.data == x.data }
+            sharedSplit = nil
+            defer { sharesSplits = false; sharedSplit = nil }
             for (w, out) in zip(weights, outs) { matmul(x, weight: w, rows: rows, into: out) }
             return
         }

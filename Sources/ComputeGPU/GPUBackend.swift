@@ -29,6 +29,10 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     var moeBuffers: MoEWorkspace?
     /// The tensor-core decode path's buffers (GPUBackend+MMA.swift).
     lazy var mmaBuffers = MMAWorkspace(empty: zeros([1]))
+    /// While products of one input run one after another (`fusedMatmuls`), the split that input's BF16
+    /// terms are in, so the next product skips splitting it again (GPUBackend+MMA.swift, `splitTerms`).
+    var sharedSplit: SplitKey?
+    var sharesSplits = false
     /// Split-context attention's per-partition softmax states, grown to the largest step seen
     /// (GPUBackend+Attention.swift).
     var attentionPartials: Tensor?

@@ -58,37 +58,108 @@ __device__ __forceinline__ float herd_gumbel_noise(unsigned long long key, long 
     return (float)(-log(-log(u)));
 }
 
-// The n best of a block's candidates by n rounds of block argmax. cand(j) gives the thread's j-th own
-// candidate (value, id), for j in 0..<own; NaN values are never taken. Each thread keeps its best candidate
-// after the last winner it owned, so only the owner rescans after a round. Thread 0 writes values[r], ids[r].
+// Candidates per thread that herd_sample_top holds: HERD_SAMPLE_CHUNK over 256 threads (both kernels run
+// blocks of 256, and a merge group holds at most HERD_SAMPLE_CHUNK candidates).
+#define HERD_SAMPLE_OWN 16
+
+// Exchanges two candidates unless a comes before b (the compare-exchange of a sort into the candidate order).
+__device__ __forceinline__ void herd_sample_order(float &av, int &ai, float &bv, int &bi) {
+    if (herd_sample_before(bv, bi, av, ai)) {
+        const float tv = av; av = bv; bv = tv;
+        const int ti = ai; ai = bi; bi = ti;
+    }
+}
+
+// The n (<= 64) best of a block's candidates, into values[0..<n] and ids[0..<n] (none: -inf and
+// HERD_SAMPLE_NONE). cand(j) gives the thread's j-th own candidate (value, id), j < own <= HERD_SAMPLE_OWN;
+// NaN values are never taken; ids are distinct. Three steps, none with a barrier per round:
+// 1. each thread sorts its own candidates in registers (a bitonic network);
+// 2. each warp takes its n best by n rounds of warp argmax over its lanes' heads (the winner's lane shifts
+//    its list), into shared memory;
+// 3. every listed candidate finds its rank in the block: its place in its warp's list plus, by binary
+//    search, how many of each other warp's list come before it (the order is total on distinct ids), and
+//    those ranked below n are written there.
+// (It was n rounds of block argmax, two barriers each and a rescan by the winner: ~77 us a block.)
+// sv, si: at least (blockDim / 32) x n entries.
 template <typename Cand>
 __device__ void herd_sample_top(Cand cand, int own, int n, float *values, float *ids, float *sv, int *si) {
-    float bv = HERD_NEG_INF;
-    int bi = HERD_SAMPLE_NONE;
-    for (int j = 0; j < own; j++) {
-        float v; int id;
-        cand(j, v, id);
-        if (v == v && herd_sample_before(v, id, bv, bi)) { bv = v; bi = id; }
-    }
-    for (int r = 0; r < n; r++) {
-        float wv = bv;
-        int wi = bi;
-        herd_sample_block_best(wv, wi, sv, si);
-        if (threadIdx.x == 0) {
-            values[r] = wv;
-            ids[r] = __int_as_float(wi);
+    __shared__ int listed[32];  // valid entries in each warp's list
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    float v[HERD_SAMPLE_OWN];
+    int id[HERD_SAMPLE_OWN];
+#pragma unroll
+    for (int j = 0; j < HERD_SAMPLE_OWN; j++) {
+        v[j] = HERD_NEG_INF;
+        id[j] = HERD_SAMPLE_NONE;
+        if (j < own) {
+            float x; int xi;
+            cand(j, x, xi);
+            if (x == x) { v[j] = x; id[j] = xi; }
         }
-        if (wi != HERD_SAMPLE_NONE && wi == bi) {
-            // this thread's winner is taken: its next best comes strictly after it
-            bv = HERD_NEG_INF;
-            bi = HERD_SAMPLE_NONE;
-            for (int j = 0; j < own; j++) {
-                float v; int id;
-                cand(j, v, id);
-                if (v == v && herd_sample_before(wv, wi, v, id) && herd_sample_before(v, id, bv, bi)) { bv = v; bi = id; }
+    }
+#pragma unroll
+    for (int k = 2; k <= HERD_SAMPLE_OWN; k <<= 1)
+#pragma unroll
+        for (int j = k >> 1; j > 0; j >>= 1)
+#pragma unroll
+            for (int i = 0; i < HERD_SAMPLE_OWN; i++) {
+                const int l = i ^ j;
+                if (l > i) {
+                    if ((i & k) == 0) herd_sample_order(v[i], id[i], v[l], id[l]);
+                    else herd_sample_order(v[l], id[l], v[i], id[i]);
+                }
             }
+    float *wv = sv + warp * n;
+    int *wi = si + warp * n;
+    int r = 0;
+    for (; r < n; r++) {
+        float bv = v[0];
+        int bi = id[0];
+#pragma unroll
+        for (int m = 16; m > 0; m >>= 1) {
+            const float ov = herd_lanes32_xor(bv, m);
+            const int oi = herd_lanes32_xor(bi, m);
+            if (herd_sample_before(ov, oi, bv, bi)) { bv = ov; bi = oi; }
+        }
+        if (bi == HERD_SAMPLE_NONE) break;  // every lane's list is empty (the same in all lanes)
+        if (lane == 0) { wv[r] = bv; wi[r] = bi; }
+        if (id[0] == bi) {
+#pragma unroll
+            for (int j = 0; j + 1 < HERD_SAMPLE_OWN; j++) { v[j] = v[j + 1]; id[j] = id[j + 1]; }
+            v[HERD_SAMPLE_OWN - 1] = HERD_NEG_INF;
+            id[HERD_SAMPLE_OWN - 1] = HERD_SAMPLE_NONE;
         }
     }
+    if (lane == 0) listed[warp] = r;
+    __syncthreads();
+    int total = 0;
+    for (int o = 0; o < warps; o++) total += listed[o];
+    for (int e = threadIdx.x; e < warps * n; e += blockDim.x) {
+        const int w = e / n, p = e % n;
+        if (p >= listed[w]) continue;
+        const float x = sv[e];
+        const int xi = si[e];
+        int rank = p;
+        for (int o = 0; o < warps && rank < n; o++) {
+            if (o == w) continue;
+            int lo = 0, hi = listed[o];
+            while (lo < hi) {
+                const int mid = (lo + hi) >> 1;
+                if (herd_sample_before(sv[o * n + mid], si[o * n + mid], x, xi)) lo = mid + 1;
+                else hi = mid;
+            }
+            rank += lo;
+        }
+        if (rank < n) {
+            values[rank] = x;
+            ids[rank] = __int_as_float(xi);
+        }
+    }
+    for (int e = (total < n ? total : n) + threadIdx.x; e < n; e += blockDim.x) {
+        values[e] = HERD_NEG_INF;
+        ids[e] = __int_as_float(HERD_SAMPLE_NONE);
+    }
+    __syncthreads();  // sv and si are free again
 }
 
 struct HerdSampleChunkCand {
