@@ -65,25 +65,37 @@ extension GPUBackend {
     }
 
     /// Whether a dense product of `rows` rows takes herd_skinny_*.
-    func takesSkinny(_ dtype: DType, rows: Int, k: Int) -> Bool {
+    public func takesSkinny(_ dtype: DType, rows: Int, k: Int) -> Bool {
         rows <= Self.splitKRows && skinnyDenseRows(for: dtype).contains(rows) && usesSkinny(dtype, k: k)
     }
 
     /// out = W x for a few rows (`skinnyDenseRows(for:)`) on the tensor cores; false when it does not
     /// qualify (`takesSkinny`).
     func skinnyMatmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
-        let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
-        guard takesSkinny(weight.dtype, rows: rows, k: k) else { return false }
+        skinnyMatmuls(x, weights: [weight], rows: rows, into: [out])
+    }
+
+    /// outs[i] = weights[i] x for up to three matrices of one type and row length in one launch (each with
+    /// the bits it gets alone); false (nothing queued) when they do not all qualify (`takesSkinny`).
+    func skinnyMatmuls(_ x: Tensor, weights: [Tensor], rows: Int, into outs: [Tensor]) -> Bool {
+        let dtype = weights[0].dtype, k = weights[0].rowLength, terms = tensorCoreActivations.terms
+        guard (1...3).contains(weights.count), weights.allSatisfy({ $0.dtype == dtype && $0.rowLength == k }),
+              takesSkinny(dtype, rows: rows, k: k) else { return false }
         let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: 0)
-        splitTerms(x, rows: rows, k: k, into: w.split, fp8Order: weight.dtype == .f8_e4m3)
-        let grid = ((n + Self.skinnyBlockRows - 1) / Self.skinnyBlockRows, (rows + Self.skinnyPassRows - 1) / Self.skinnyPassRows)
-        if weight.dtype == .f8_e4m3 {
-            launch("herd_skinny_fp8", grid: grid, block: 256,
-                   [.ptr(weight.data), .ptr(FP8Layout.scales(of: weight)), .ptr(w.split.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows),
-                    .i32(out.rowLength), .i32(driver.fp8Encoding.exponentBias), .i32(terms)])
+        splitTerms(x, rows: rows, k: k, into: w.split, fp8Order: dtype == .f8_e4m3)
+        func at<T>(_ values: [T], _ i: Int, _ none: T) -> T { i < values.count ? values[i] : none }
+        let n = weights.map(\.rowCount)
+        let columnBlocks = n.reduce(0) { $0 + ($1 + Self.skinnyBlockRows - 1) / Self.skinnyBlockRows }
+        let grid = (columnBlocks, (rows + Self.skinnyPassRows - 1) / Self.skinnyPassRows)
+        let matrices: [Arg] = (0..<3).map { .ptr(at(weights, $0, weights[0]).data) }
+        let products: [Arg] = (0..<3).map { .ptr(at(outs, $0, outs[0]).data) } + (0..<3).map { .i32(at(n, $0, 0)) }
+            + (0..<3).map { .i32(at(outs, $0, outs[0]).rowLength) }
+        if dtype == .f8_e4m3 {
+            let scales: [Arg] = (0..<3).map { .ptr(FP8Layout.scales(of: at(weights, $0, weights[0]))) }
+            launch("herd_skinny_fp8", grid: grid, block: 256, matrices + scales + products
+                   + [.ptr(w.split.data), .i32(k), .i32(rows), .i32(driver.fp8Encoding.exponentBias), .i32(terms)])
         } else {
-            launch("herd_skinny_bf16", grid: grid, block: 256,
-                   [.ptr(weight.data), .ptr(w.split.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows), .i32(out.rowLength), .i32(terms)])
+            launch("herd_skinny_bf16", grid: grid, block: 256, matrices + products + [.ptr(w.split.data), .i32(k), .i32(rows), .i32(terms)])
         }
         return true
     }

@@ -131,7 +131,7 @@ extension GPUBackend {
     }
 
     /// Whether a product of `rows` rows takes herd_gemv_* (decode-sized, not on the tensor cores' skinny path).
-    func takesGEMV(_ dtype: DType, rows: Int, k: Int, ldx: Int) -> Bool {
+    public func takesGEMV(_ dtype: DType, rows: Int, k: Int, ldx: Int) -> Bool {
         let vector = dtype == .f8_e4m3 ? 16 : 8
         return rows <= 8 && [.f16, .bf16, .f8_e4m3].contains(dtype) && k % vector == 0 && ldx % 4 == 0
             && !takesSkinny(dtype, rows: rows, k: k)
@@ -248,15 +248,16 @@ extension GPUBackend {
 }
 
 extension GPUBackend: MultiMatmulBackend {
-    /// Two or three products of the same activations (q/k/v, gate/up) in one launch (herd_gemv3_*) where
-    /// each would take the GEMV alone, with the same bits; one product each otherwise, splitting the input
-    /// into BF16 terms once.
+    /// Two or three products of the same activations (q/k/v, gate/up) in one launch where each would take
+    /// the GEMV (herd_gemv3_*) or the skinny kernel (herd_skinny_*) alone, with the same bits; one product
+    /// each otherwise, splitting the input into BF16 terms once.
     public func fusedMatmuls(_ x: Tensor, weights: [Tensor], rows: Int, into outs: [Tensor]) {
         precondition(weights.count == outs.count, "one output per weight")
         let dtype = weights[0].dtype, k = weights[0].rowLength
         guard (2...3).contains(weights.count), dtype == .bf16 || dtype == .f8_e4m3,
               weights.allSatisfy({ $0.dtype == dtype && $0.rowLength == k }), weights.dropLast().allSatisfy({ $0.rowCount % 4 == 0 }),
               takesGEMV(dtype, rows: rows, k: k, ldx: x.rowLength) else {
+            if skinnyMatmuls(x, weights: weights, rows: rows, into: outs) { return }
             // One product each; where they split the input into BF16 terms, once for all (no output is the input).
             sharesSplits = !outs.contains { $0.data == x.data }
             sharedSplit = nil

@@ -184,13 +184,14 @@ struct GPUCheck: ParsableCommand {
             if split == nil { record("long decode attention takes the split path", false, "\(gpu.driver.multiprocessorCount) multiprocessors") }
         }
         do {
-            // herd_gemv3_*: q/k/v-shaped products in one launch give each product's bits alone.
+            // q/k/v-shaped products in one launch (herd_gemv3_* at 1-3 rows, herd_skinny_* at 8; 40 rows: one
+            // split of the input for all three) give each product's bits alone.
             for dtype in [DType.bf16, .f8_e4m3] {
-                let k = 2048, ns = [96, 32, 32]  // k long enough for two warps per row group (gemvParts)
+                let k = 2048, ns = [96, 40, 32]  // k long enough for two warps per row group (gemvParts); 40: a partial column block
                 let ws = try ns.indices.map { i in
                     try gpu.syntheticWeight(SyntheticWeightSpec(name: "m\(i)", shape: [ns[i], k], dtype: dtype, seed: UInt64(40 + i), std: 0.02))
                 }
-                for rowCount in [1, 3] {
+                for rowCount in [1, 3, 8, 40] {
                     let xs = randoms(rowCount * k)
                     let xt = load(gpu, xs, [rowCount, k])
                     let fused = ns.map { gpu.zeros([rowCount, $0]) }, alone = ns.map { gpu.zeros([rowCount, $0]) }
@@ -217,8 +218,9 @@ struct GPUCheck: ParsableCommand {
                         }
                     }
                     // The host's order is [matrix][row][output], the GPU reads [matrix][row][output] too.
-                    compare("decode GEMV (\(dtype), \(rowCount) rows, k \(k), \(gpu.gemvParts(k: k, dtype: dtype)) warps per row group) "
-                            + "against exact host products", a, reference, tolerance: 1e-5)
+                    let how = gpu.takesGEMV(dtype, rows: rowCount, k: k, ldx: k) ? ", \(gpu.gemvParts(k: k, dtype: dtype)) warps per row group" : ""
+                    compare("q/k/v-shaped products (\(dtype), \(rowCount) rows, k \(k)\(how)) against exact host products", a, reference,
+                            tolerance: 1e-5)
                 }
             }
         }

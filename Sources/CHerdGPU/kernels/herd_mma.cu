@@ -505,19 +505,37 @@ __device__ __forceinline__ unsigned herd_fp8_unbias2(int bias) {
 #define HERD_SKINNY_STAGES 3  // k blocks in each thread's weight ring (3 x 16 KB a block: within 48 KB of static shared memory)
 #endif
 __device__ __forceinline__ int herd_skinny_pass() { return (int)((blockIdx.y * gridDim.x + blockIdx.x) % gridDim.y); }
-__device__ __forceinline__ int herd_skinny_column_block() { return (int)((blockIdx.y * gridDim.x + blockIdx.x) / gridDim.y); }
-HERD_KERNEL void __launch_bounds__(256) herd_skinny_bf16(const unsigned char *w, const unsigned short *xa, float *y, int n, int k, int m,
-                                                         int ldy, int terms) {
-    const int j0 = herd_skinny_pass() * HERD_SKINNY_PASS;
-    herd_skinny_tile<false, HERD_SKINNY_DENSE_NT, HERD_SKINNY_STAGES, HERD_SKINNY_DENSE_NT>(w, (const float *)0, (const unsigned char *)0, (const float *)0, 0u, xa, (long)m * k, y, n, k, m, ldy,
-                            herd_skinny_column_block() * HERD_SKINNY_ROWS, terms, j0, j0 + HERD_SKINNY_PASS);
+// Up to three products of the same activations in one launch (q/k/v, gate/up): matrix i's column blocks
+// follow matrix i - 1's (grid.x = their sum); an unused slot has n = 0. One launch instead of three fills the
+// GPU better: k and v alone are 32 column blocks each. Which matrix and where in it this block works.
+__device__ __forceinline__ int herd_skinny_matrix(int n0, int n1, int &n_first) {
+    const int block = (int)((blockIdx.y * gridDim.x + blockIdx.x) / gridDim.y);
+    const int b0 = (n0 + HERD_SKINNY_ROWS - 1) / HERD_SKINNY_ROWS, b1 = (n1 + HERD_SKINNY_ROWS - 1) / HERD_SKINNY_ROWS;
+    const int i = block < b0 ? 0 : block < b0 + b1 ? 1 : 2;
+    n_first = (block - (i == 0 ? 0 : i == 1 ? b0 : b0 + b1)) * HERD_SKINNY_ROWS;
+    return i;
 }
-// Held to 128 registers (two blocks per multiprocessor): loading every B tile before the products took it to 138.
-HERD_KERNEL void __launch_bounds__(256) herd_skinny_fp8(const unsigned char *w, const float *scales, const unsigned short *xa, float *y, int n,
-                                                        int k, int m, int ldy, int bias, int terms) {
-    const int j0 = herd_skinny_pass() * HERD_SKINNY_PASS;
-    herd_skinny_tile<true, HERD_SKINNY_DENSE_NT, HERD_SKINNY_STAGES, HERD_SKINNY_DENSE_NT>(w, scales, (const unsigned char *)0, (const float *)0, herd_fp8_unbias2(bias), xa, (long)m * k, y, n, k, m, ldy,
-                           herd_skinny_column_block() * HERD_SKINNY_ROWS, terms, j0, j0 + HERD_SKINNY_PASS);
+template <typename T>
+__device__ __forceinline__ T herd_pick3(int i, T a, T b, T c) { return i == 0 ? a : i == 1 ? b : c; }
+HERD_KERNEL void __launch_bounds__(256) herd_skinny_bf16(const unsigned char *w0, const unsigned char *w1, const unsigned char *w2,
+                                                         float *y0, float *y1, float *y2, int n0, int n1, int n2, int ldy0, int ldy1,
+                                                         int ldy2, const unsigned short *xa, int k, int m, int terms) {
+    int n_first;
+    const int i = herd_skinny_matrix(n0, n1, n_first), j0 = herd_skinny_pass() * HERD_SKINNY_PASS;
+    herd_skinny_tile<false, HERD_SKINNY_DENSE_NT, HERD_SKINNY_STAGES, HERD_SKINNY_DENSE_NT>(
+        herd_pick3(i, w0, w1, w2), (const float *)0, (const unsigned char *)0, (const float *)0, 0u, xa, (long)m * k, herd_pick3(i, y0, y1, y2),
+        herd_pick3(i, n0, n1, n2), k, m, herd_pick3(i, ldy0, ldy1, ldy2), n_first, terms, j0, j0 + HERD_SKINNY_PASS);
+}
+// Held to 128 registers (two blocks per multiprocessor; no spills): picking among three matrices took it to 155.
+HERD_KERNEL void __launch_bounds__(256, 2) herd_skinny_fp8(const unsigned char *w0, const unsigned char *w1, const unsigned char *w2,
+                                                        const float *s0, const float *s1, const float *s2, float *y0, float *y1, float *y2,
+                                                        int n0, int n1, int n2, int ldy0, int ldy1, int ldy2, const unsigned short *xa, int k,
+                                                        int m, int bias, int terms) {
+    int n_first;
+    const int i = herd_skinny_matrix(n0, n1, n_first), j0 = herd_skinny_pass() * HERD_SKINNY_PASS;
+    herd_skinny_tile<true, HERD_SKINNY_DENSE_NT, HERD_SKINNY_STAGES, HERD_SKINNY_DENSE_NT>(
+        herd_pick3(i, w0, w1, w2), herd_pick3(i, s0, s1, s2), (const unsigned char *)0, (const float *)0, herd_fp8_unbias2(bias), xa, (long)m * k,
+        herd_pick3(i, y0, y1, y2), herd_pick3(i, n0, n1, n2), k, m, herd_pick3(i, ldy0, ldy1, ldy2), n_first, terms, j0, j0 + HERD_SKINNY_PASS);
 }
 // Grouped by expert: the slots of expert e = blockIdx.y (rows offsets[e] .. offsets[e + 1] of xa, whose
 // terms are `slots` rows apart). With up_weights, gate and up together (silu(gate) * up out; 16 rows per
