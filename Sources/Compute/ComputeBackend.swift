@@ -112,6 +112,9 @@ public protocol ComputeBackend: AnyObject, Sendable {
                    heads: Int, kvHeads: Int, headDim: Int, scale: Float, into out: Tensor)
     /// out = silu(gate) * up.
     func swiglu(gate: Tensor, up: Tensor, rows: Int, into out: Tensor)
+    /// The SwiGLU feed-forward block (the default composes `matmuls`, `swiglu` and `matmul`; GPU backends
+    /// feed the activation straight into the down product's input).
+    func swigluMLP(_ x: Tensor, gate: Tensor, up: Tensor, down: Tensor, rows: Int, gateBuffer: Tensor, upBuffer: Tensor, into out: Tensor)
     /// y += x.
     func add(_ y: Tensor, _ x: Tensor, rows: Int)
     /// out[i] = x[indices[i]] (gathers the rows whose logits are wanted).
@@ -240,7 +243,7 @@ import Darwin
 /// Blocks every llama-family model is built from, composed of the backend's ops.
 extension ComputeBackend {
     /// The SwiGLU feed-forward block: out = down (silu(gate x) * (up x)). `gateBuffer` and `upBuffer` are
-    /// `[rows, width]` scratch; the gate buffer ends up holding the activation.
+    /// `[rows, width]` scratch (what they hold afterwards is up to the backend).
     public func swigluMLP(_ x: Tensor, gate: Tensor, up: Tensor, down: Tensor, rows: Int,
                           gateBuffer: Tensor, upBuffer: Tensor, into out: Tensor) {
         matmuls(x, weights: [gate, up], rows: rows, into: [gateBuffer, upBuffer])

@@ -184,11 +184,12 @@ extension GPUBackend {
     /// one product per term accumulated into `out`; FP8 weights are widened to BF16 first (exact;
     /// herd_fp8_widen) and their row scales applied to the product. false (nothing queued) when cuBLASLt
     /// has no algorithm for the shape.
-    private func vendorMatmul(_ blas: CUBLASLt, _ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
+    /// With `swigluUp`, the product's input is silu(x) * swigluUp (split on the fly).
+    func vendorMatmul(_ blas: CUBLASLt, _ x: Tensor, weight: Tensor, rows: Int, into out: Tensor, swigluUp: Tensor? = nil) -> Bool {
         let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
         let fp8 = weight.dtype == .f8_e4m3
         let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: 0, widenedBytes: fp8 ? n * k * 2 : 0)
-        splitTerms(x, rows: rows, k: k, into: w.split)
+        splitTerms(x, rows: rows, k: k, into: w.split, up: swigluUp)
         let matrix = fp8 ? widen(weight, into: w.widened) : weight.data
         var queued = true
         let run = {
@@ -231,12 +232,14 @@ extension GPUBackend {
     /// herd_skinny_fp8 widens its weights in; `byRow`: laid out [row][term][k] instead.
     /// Inside `fusedMatmuls` a split identical to the last one (same input, shape, layout and buffer) is
     /// skipped: q/k/v and gate/up read one input.
-    func splitTerms(_ x: Tensor, rows: Int, k: Int, into buffer: Tensor, fp8Order: Bool = false, byRow: Bool = false) {
+    /// With `up`, silu(x) * up is what is split (a SwiGLU's activation, never written in f32).
+    func splitTerms(_ x: Tensor, rows: Int, k: Int, into buffer: Tensor, fp8Order: Bool = false, byRow: Bool = false, up: Tensor? = nil) {
         let flags = (fp8Order ? 1 : 0) | (byRow ? 2 : 0), terms = tensorCoreActivations.terms
-        let key = SplitKey(source: x.data, target: buffer.data, rows: rows, k: k, ldx: x.rowLength, terms: terms, flags: flags)
+        let key = SplitKey(source: x.data, up: up?.data, target: buffer.data, rows: rows, k: k, ldx: x.rowLength, terms: terms, flags: flags)
         if sharesSplits && sharedSplit == key { return }
         launch("herd_mma_split", grid: (rows, columnBlocks(rows: rows, n: k / 2)), block: 256,
-               [.ptr(x.data), .ptr(buffer.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(terms), .i32(flags)])
+               [.ptr(x.data), .ptr(up?.data), .ptr(buffer.data), .i32(rows), .i32(k), .i32(x.rowLength), .i32(up?.rowLength ?? 0), .i32(terms),
+                .i32(flags)])
         sharedSplit = sharesSplits ? key : nil
     }
 
@@ -311,6 +314,7 @@ final class MMAWorkspace {
 /// which buffer.
 struct SplitKey: Equatable {
     var source: UnsafeMutableRawPointer
+    var up: UnsafeMutableRawPointer?
     var target: UnsafeMutableRawPointer
     var rows: Int, k: Int, ldx: Int, terms: Int, flags: Int
 }

@@ -97,8 +97,9 @@ extension GPUBackend {
                                    widenedBytes: fp8 ? e.hidden * e.width * 2 : 0)
         let split = buffers.split, partial = buffers.partial
         /// y[s] = W_e x[s] for every expert from x split into terms; false when cuBLASLt declined a shape.
-        func products(_ matrices: ArraySlice<Tensor>, x: Tensor, k: Int, y: Tensor, n: Int, split alreadySplit: Bool = false) -> Bool {
-            if !alreadySplit { splitTerms(x, rows: slots, k: k, into: split, byRow: true) }
+        func products(_ matrices: ArraySlice<Tensor>, x: Tensor, k: Int, y: Tensor, n: Int, split alreadySplit: Bool = false,
+                      swigluUp: Tensor? = nil) -> Bool {
+            if !alreadySplit { splitTerms(x, rows: slots, k: k, into: split, byRow: true, up: swigluUp) }
             var ok = true
             let run = {
                 for (expert, matrix) in matrices.enumerated() {
@@ -132,8 +133,9 @@ extension GPUBackend {
         if !products(up, x: w.xg, k: e.hidden, y: w.u, n: e.width, split: true) {  // the same input as gate's
             grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, offsets: w.offsets, rows: rows)
         }
-        swiglu(gate: w.g, up: w.u, rows: slots, into: w.g)
-        if !products(down, x: w.g, k: e.width, y: w.o, n: e.hidden) {
+        // The down products' input is split from gate and up directly (silu(gate) * up, never written in f32).
+        if !products(down, x: w.g, k: e.width, y: w.o, n: e.hidden, swigluUp: w.u) {
+            swiglu(gate: w.g, up: w.u, rows: slots, into: w.g)
             grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets, rows: rows)
         }
     }

@@ -217,6 +217,18 @@ extension GPUBackend {
                [.ptr(gate.data), .ptr(up.data), .ptr(out.data), .i32(gate.rowLength), .i32(gate.rowLength), .i32(up.rowLength), .i32(out.rowLength)])
     }
 
+    /// As the default, except that a prefill-sized down product through cuBLASLt splits silu(gate) * up
+    /// into its BF16 terms directly (herd_mma_split with `up`): the f32 activation is never written, which
+    /// saved a write and a read of rows x width floats per block.
+    public func swigluMLP(_ x: Tensor, gate: Tensor, up: Tensor, down: Tensor, rows: Int, gateBuffer: Tensor, upBuffer: Tensor,
+                          into out: Tensor) {
+        matmuls(x, weights: [gate, up], rows: rows, into: [gateBuffer, upBuffer])
+        if rows > Self.splitKRows, usesTensorCores(down.dtype, k: down.rowLength, ldx: gateBuffer.rowLength), useVendorBLAS, let blas,
+           vendorMatmul(blas, gateBuffer, weight: down, rows: rows, into: out, swigluUp: upBuffer) { return }
+        swiglu(gate: gateBuffer, up: upBuffer, rows: rows, into: gateBuffer)
+        matmul(gateBuffer, weight: down, rows: rows, into: out)
+    }
+
     public func add(_ y: Tensor, _ x: Tensor, rows: Int) {
         launch("herd_add", grid: (rows, columnBlocks(rows: rows, n: y.rowLength)), block: 256,
                [.ptr(y.data), .ptr(x.data), .i32(y.rowLength), .i32(y.rowLength), .i32(x.rowLength)])

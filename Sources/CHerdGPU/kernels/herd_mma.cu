@@ -221,13 +221,20 @@ HERD_KERNEL void __launch_bounds__(128) herd_mma_fp8(const unsigned char *w, con
 // products per expert).
 #define HERD_SPLIT_FP8_ORDER 1
 #define HERD_SPLIT_BY_ROW 2
-HERD_KERNEL void herd_mma_split(const float *x, unsigned *xa, int m, int k, int ldx, int terms, int flags) {
+// With `up`, what is split is silu(x) * up (herd_swiglu's arithmetic, so the same bits): a SwiGLU feeding its
+// down product without writing the f32 activation first.
+HERD_KERNEL void herd_mma_split(const float *x, const float *up, unsigned *xa, int m, int k, int ldx, int ldu, int terms, int flags) {
     const int r = blockIdx.x;
     const bool fp8_order = flags & HERD_SPLIT_FP8_ORDER, by_row = flags & HERD_SPLIT_BY_ROW;
     for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < k / 2; i += blockDim.x * gridDim.y) {
         unsigned parts[3];
         const int e = fp8_order ? 4 * (i >> 1) + (i & 1) : 2 * i, step = fp8_order ? 2 : 1;
-        herd_split_pair(x[(long)r * ldx + e], x[(long)r * ldx + e + step], terms, parts);
+        float v0 = x[(long)r * ldx + e], v1 = x[(long)r * ldx + e + step];
+        if (up) {
+            v0 = v0 / (1.0f + expf(-v0)) * up[(long)r * ldu + e];
+            v1 = v1 / (1.0f + expf(-v1)) * up[(long)r * ldu + e + step];
+        }
+        herd_split_pair(v0, v1, terms, parts);
         for (int p = 0; p < terms; p++) {
             const long row = by_row ? (long)r * terms + p : (long)p * m + r;
             xa[row * (k / 2) + i] = parts[p];
