@@ -80,12 +80,12 @@ extension GPUBackend {
         return plan
     }
 
-    /// Partitions per decode row: enough blocks for `attentionBlocksPerUnit` per multiprocessor, from the row
+    /// Partitions per decode row: enough blocks for `decodeBlocksPerUnit` per multiprocessor, from the row
     /// count alone (so a step's launches do not change as its contexts grow: a replayed graph needs that).
     /// The kernel cuts each row's own context into that many partitions of at least `decodePartitionKeys`
     /// keys (the negative length tells it to) and leaves the rest empty. nil: one partition per row.
     public func decodePartitions(rows: Int, kvHeads: Int) -> (parts: Int, length: Int)? {
-        guard let parts = partitionsToFill(blocks: rows * kvHeads), parts >= 2 else { return nil }
+        guard let parts = partitionsToFill(blocks: rows * kvHeads, perUnit: decodeBlocksPerUnit), parts >= 2 else { return nil }
         return (parts, -decodePartitionKeys)
     }
 

@@ -77,12 +77,13 @@ extension GPUBackend {
 
     /// outs[i] = weights[i] x for up to three matrices of one type and row length in one launch (each with
     /// the bits it gets alone); false (nothing queued) when they do not all qualify (`takesSkinny`).
-    func skinnyMatmuls(_ x: Tensor, weights: [Tensor], rows: Int, into outs: [Tensor]) -> Bool {
+    /// With `swigluUp`, the input is silu(x) * swigluUp (split on the fly).
+    func skinnyMatmuls(_ x: Tensor, weights: [Tensor], rows: Int, into outs: [Tensor], swigluUp: Tensor? = nil) -> Bool {
         let dtype = weights[0].dtype, k = weights[0].rowLength, terms = tensorCoreActivations.terms
         guard (1...3).contains(weights.count), weights.allSatisfy({ $0.dtype == dtype && $0.rowLength == k }),
               takesSkinny(dtype, rows: rows, k: k) else { return false }
         let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: 0)
-        splitTerms(x, rows: rows, k: k, into: w.split, fp8Order: dtype == .f8_e4m3)
+        splitTerms(x, rows: rows, k: k, into: w.split, fp8Order: dtype == .f8_e4m3, up: swigluUp)
         func at<T>(_ values: [T], _ i: Int, _ none: T) -> T { i < values.count ? values[i] : none }
         let n = weights.map(\.rowCount)
         let columnBlocks = n.reduce(0) { $0 + ($1 + Self.skinnyBlockRows - 1) / Self.skinnyBlockRows }
@@ -131,16 +132,20 @@ extension GPUBackend {
     }
 
     /// out = W x on the tensor cores; false when this product does not qualify (see `usesTensorCores`).
-    func tensorCoreMatmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
+    /// With `swigluUp`, the input is silu(x) * swigluUp, split on the fly; false (nothing queued) where the
+    /// product would not split its input (the tiles that read f32 rows).
+    func tensorCoreMatmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor, swigluUp: Tensor? = nil) -> Bool {
         let n = weight.rowCount, k = weight.rowLength
         guard usesTensorCores(weight.dtype, k: k, ldx: x.rowLength) else { return false }
         let grid = ((n + 63) / 64, (rows + 63) / 64), terms = tensorCoreActivations.terms
         if rows <= Self.splitKRows {
-            if weight.dtype == .bf16, useVendorBLAS, let blas, vendorDecodeMatmul(blas, x, weight: weight, rows: rows, into: out) { return true }
-            splitKMatmul(x, weight: weight, rows: rows, into: out, tiles: grid.0 * grid.1)
+            if weight.dtype == .bf16, useVendorBLAS, let blas,
+               vendorDecodeMatmul(blas, x, weight: weight, rows: rows, into: out, swigluUp: swigluUp) { return true }
+            splitKMatmul(x, weight: weight, rows: rows, into: out, tiles: grid.0 * grid.1, swigluUp: swigluUp)
             return true
         }
-        if useVendorBLAS, let blas, vendorMatmul(blas, x, weight: weight, rows: rows, into: out) { return true }
+        if useVendorBLAS, let blas, vendorMatmul(blas, x, weight: weight, rows: rows, into: out, swigluUp: swigluUp) { return true }
+        if swigluUp != nil { return false }
         if weight.dtype == .f8_e4m3 {
             let scales = FP8Layout.scales(of: weight)
             launch("herd_mma_fp8", grid: grid, block: 128,
@@ -156,13 +161,13 @@ extension GPUBackend {
 
     /// The decode path: the rows split into BF16 terms once, k split over enough blocks to fill the GPU,
     /// partial sums added in a fixed order (herd_mma_reduce), so results do not depend on timing.
-    private func splitKMatmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor, tiles: Int) {
+    private func splitKMatmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor, tiles: Int, swigluUp: Tensor? = nil) {
         let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
         let kSteps = k / 32
         // At least 4 k steps per split; no more splits than fill the target.
         let splits = max(1, min(kSteps / 4, (Self.splitKTargetBlocks + tiles - 1) / tiles))
         let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: splits > 1 ? splits * rows * n * 4 : 0)
-        splitTerms(x, rows: rows, k: k, into: w.split)
+        splitTerms(x, rows: rows, k: k, into: w.split, up: swigluUp)
         let grid = ((n + 63) / 64, ((rows + 63) / 64) * splits)
         let scales = weight.dtype == .f8_e4m3 ? FP8Layout.scales(of: weight) : nil
         if weight.dtype == .f8_e4m3 {
@@ -185,7 +190,7 @@ extension GPUBackend {
     /// herd_fp8_widen) and their row scales applied to the product. false (nothing queued) when cuBLASLt
     /// has no algorithm for the shape.
     /// With `swigluUp`, the product's input is silu(x) * swigluUp (split on the fly).
-    func vendorMatmul(_ blas: CUBLASLt, _ x: Tensor, weight: Tensor, rows: Int, into out: Tensor, swigluUp: Tensor? = nil) -> Bool {
+    private func vendorMatmul(_ blas: CUBLASLt, _ x: Tensor, weight: Tensor, rows: Int, into out: Tensor, swigluUp: Tensor? = nil) -> Bool {
         let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
         let fp8 = weight.dtype == .f8_e4m3
         let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: 0, widenedBytes: fp8 ? n * k * 2 : 0)
@@ -208,10 +213,11 @@ extension GPUBackend {
     /// stacked as `terms x rows` rows of one product (the split buffer is laid out that way), and
     /// herd_mma_reduce adds the terms' row blocks in a fixed order. (FP8 weights stay on herd_mma_fp8_splitk:
     /// widening them for cuBLASLt would stream more bytes than the product reads.)
-    private func vendorDecodeMatmul(_ blas: CUBLASLt, _ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
+    private func vendorDecodeMatmul(_ blas: CUBLASLt, _ x: Tensor, weight: Tensor, rows: Int, into out: Tensor,
+                                    swigluUp: Tensor? = nil) -> Bool {
         let n = weight.rowCount, k = weight.rowLength, terms = tensorCoreActivations.terms
         let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: terms > 1 ? terms * rows * n * 4 : 0)
-        splitTerms(x, rows: rows, k: k, into: w.split)
+        splitTerms(x, rows: rows, k: k, into: w.split, up: swigluUp)
         // One term: straight into `out`; more: into the partial buffer, [term][row][n].
         let target = terms > 1 ? w.partial.data : out.data, ld = terms > 1 ? n : out.rowLength
         var queued = false

@@ -87,7 +87,7 @@ extension GPUBackend {
 
     /// Threads per row of the norm kernels: a whole block per row, and at few rows a row's serial loads are
     /// the whole wait, so four times the threads.
-    func normThreads(rows: Int) -> Int { rows <= 8 ? 1024 : 256 }
+    func normThreads(rows: Int) -> Int { rows <= wideNormRows ? 1024 : 256 }
 
     public func rmsNorm(_ x: Tensor, weight: Tensor?, eps: Float, rows: Int, into out: Tensor) {
         launch("herd_rms_norm", grid: (rows, 1), block: normThreads(rows: rows),
@@ -217,14 +217,15 @@ extension GPUBackend {
                [.ptr(gate.data), .ptr(up.data), .ptr(out.data), .i32(gate.rowLength), .i32(gate.rowLength), .i32(up.rowLength), .i32(out.rowLength)])
     }
 
-    /// As the default, except that a prefill-sized down product through cuBLASLt splits silu(gate) * up
-    /// into its BF16 terms directly (herd_mma_split with `up`): the f32 activation is never written, which
-    /// saved a write and a read of rows x width floats per block.
+    /// As the default, except that a down product that splits its input into BF16 terms (skinny, split-k
+    /// tiles, cuBLASLt) splits silu(gate) * up directly (herd_mma_split with `up`): the f32 activation is
+    /// never written, a write and a read of rows x width floats and a launch fewer per block.
     public func swigluMLP(_ x: Tensor, gate: Tensor, up: Tensor, down: Tensor, rows: Int, gateBuffer: Tensor, upBuffer: Tensor,
                           into out: Tensor) {
         matmuls(x, weights: [gate, up], rows: rows, into: [gateBuffer, upBuffer])
-        if rows > Self.splitKRows, usesTensorCores(down.dtype, k: down.rowLength, ldx: gateBuffer.rowLength), useVendorBLAS, let blas,
-           vendorMatmul(blas, gateBuffer, weight: down, rows: rows, into: out, swigluUp: upBuffer) { return }
+        if skinnyMatmuls(gateBuffer, weights: [down], rows: rows, into: [out], swigluUp: upBuffer) { return }
+        if !takesGEMV(down.dtype, rows: rows, k: down.rowLength, ldx: gateBuffer.rowLength),
+           tensorCoreMatmul(gateBuffer, weight: down, rows: rows, into: out, swigluUp: upBuffer) { return }
         swiglu(gate: gateBuffer, up: upBuffer, rows: rows, into: gateBuffer)
         matmul(gateBuffer, weight: down, rows: rows, into: out)
     }

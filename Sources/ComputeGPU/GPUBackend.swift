@@ -42,6 +42,9 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     public var splitAttention = ProcessInfo.processInfo.environment["HERD_ATTENTION_SPLIT"] != "0"
     public var attentionBlocksPerUnit = ProcessInfo.processInfo.environment["HERD_ATTENTION_SPLIT"].flatMap { Int($0) }
         .flatMap { $0 > 0 ? $0 : nil } ?? GPUBackend.defaultAttentionBlocksPerUnit
+    /// The grouped decode kernel's aim (GPUBackend+AttentionGQA.swift); HERD_ATTENTION_SPLIT=N sets both.
+    public var decodeBlocksPerUnit = ProcessInfo.processInfo.environment["HERD_ATTENTION_SPLIT"].flatMap { Int($0) }
+        .flatMap { $0 > 0 ? $0 : nil } ?? GPUBackend.defaultDecodeBlocksPerUnit
     /// Load FP8 checkpoint weights as the CPU backend does (BF16 of value x scale) instead of keeping FP8:
     /// for exact comparisons of the two engines on FP8 models.
     public var fp8AsBF16 = false
@@ -89,6 +92,9 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     public var profile: KernelProfile?
     /// Small decode products on two warps per group of output rows (`gemvParts`); HERD_GEMV_SPLIT=0 keeps one.
     public var gemvSplit = ProcessInfo.processInfo.environment["HERD_GEMV_SPLIT"] != "0"
+    /// Rows up to which the norm kernels run 1024 threads per row (`normThreads`); HERD_NORM_WIDE_ROWS=N
+    /// for comparisons.
+    public var wideNormRows = ProcessInfo.processInfo.environment["HERD_NORM_WIDE_ROWS"].flatMap { Int($0) } ?? 8
     /// Decode steps captured into graphs and replayed (GPUBackend+Graphs.swift); HERD_GRAPHS=0 runs every
     /// step eagerly (for comparisons).
     public var useStepGraphs = ProcessInfo.processInfo.environment["HERD_GRAPHS"] != "0"
