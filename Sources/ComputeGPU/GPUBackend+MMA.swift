@@ -235,10 +235,10 @@ extension GPUBackend {
 
     /// The first `rows` rows of `x` (`k` wide) as this precision's BF16 terms in `buffer`, laid out
     /// [term][row][k] (herd_mma_split): the A operand of every split product. `fp8Order`: pairs in the order
-    /// herd_skinny_fp8 widens its weights in; `byRow`: laid out [row][term][k] instead.
-    /// Inside `fusedMatmuls` a split identical to the last one (same input, shape, layout and buffer) is
-    /// skipped: q/k/v and gate/up read one input.
-    /// With `up`, silu(x) * up is what is split (a SwiGLU's activation, never written in f32).
+    /// herd_skinny_fp8 widens its weights in; `byRow`: laid out [row][term][k] instead; with `up`, what is
+    /// split is silu(x) * up (a SwiGLU's activation, never written in f32). Inside `fusedMatmuls` a split
+    /// identical to the last one (same input, shape, layout and buffer) is skipped: q/k/v and gate/up read
+    /// one input.
     func splitTerms(_ x: Tensor, rows: Int, k: Int, into buffer: Tensor, fp8Order: Bool = false, byRow: Bool = false, up: Tensor? = nil) {
         let flags = (fp8Order ? 1 : 0) | (byRow ? 2 : 0), terms = tensorCoreActivations.terms
         let key = SplitKey(source: x.data, up: up?.data, target: buffer.data, rows: rows, k: k, ldx: x.rowLength, terms: terms, flags: flags)

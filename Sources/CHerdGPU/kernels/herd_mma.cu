@@ -322,7 +322,8 @@ __device__ __forceinline__ unsigned herd_fp8_odd_to_bf16x2(unsigned w, unsigned 
 
 // y[j, n] = (scale[n] *) sum_k W[n, k] x_j[k] for the block's rows from n0 and the activation rows
 // [j_begin, m) of xa (term t of row j at xa + t * term_stride + j * k), 8 NT rows per pass, up to j_end;
-// with w_up, y[j, n] = silu(gate) * up of the two products.
+// with w_up, y[j, n] = silu(gate) * up of the two products. STAGES: depth of the weight ring in shared
+// memory (0: one k block ahead in registers); B_LOADS: B tiles whose activations are loaded together.
 template <bool FP8, int NT, int STAGES, int B_LOADS>
 __device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const float *scales, const unsigned char *w_up,
                                                  const float *scales_up, unsigned unbias2, const unsigned short *xa, long term_stride,
@@ -499,8 +500,9 @@ __device__ __forceinline__ unsigned herd_fp8_unbias2(int bias) {
     return one | (one << 16);
 }
 
-// Dense: grid (ceil(N / 32), ceil(m / 32)): one pass of 32 activation rows per block; 256 threads. k a
-// multiple of 32 (BF16) or 64 (FP8); xa from herd_mma_split (FP8: in fp8_order). The passes over one
+// Dense: grid (column blocks of 32 output rows, over all the launch's matrices; ceil(m / 32)): one pass of
+// 32 activation rows per block; 256 threads. k a multiple of 32 (BF16) or 64 (FP8); xa from herd_mma_split
+// (FP8: in fp8_order). The passes over one
 // column block are consecutive blocks (block b: pass b % passes of column block b / passes), so they run
 // side by side and the weight comes from DRAM once: in grid order a 42 MB gate matrix's second pass
 // started after the first had streamed the whole matrix, and ncu counted its bytes twice.
