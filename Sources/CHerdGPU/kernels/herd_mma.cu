@@ -14,9 +14,11 @@
 // BF16 activations, as vLLM runs. Terms cost tensor-core time only: a decode-sized step stays bound by
 // the weight stream.
 //
-// Who runs what (GPUBackend+MMA.swift): busy decode steps (9-256 rows) take herd_mma_*_splitk; prefill
-// sizes go to cuBLASLt where it loads (these kernels help it: herd_mma_split, herd_fp8_widen,
-// herd_scale_columns) and to herd_mma_* / herd_moe_mma_* otherwise.
+// Who runs what (GPUBackend+MMA.swift, skinnyDenseRows): decode-sized dense products take herd_skinny_*
+// (BF16 at 5-8 rows, FP8 while rows x terms <= 96), then BF16 cuBLASLt with the terms stacked as rows and FP8
+// herd_mma_fp8_splitk, up to 256 rows; decode-sized experts take herd_moe_skinny_*; prefill sizes go to
+// cuBLASLt where it loads (these kernels help it: herd_mma_split, herd_fp8_widen, herd_scale_columns) and to
+// herd_mma_* / herd_moe_mma_* otherwise.
 //
 // Tiles: 64 rows x 64 outputs x 32 k per step, 128 threads (4 warps, each 32 x 32 = 2 x 4 mma tiles).
 // Operands go global -> registers (one step ahead) -> shared memory as BF16 (FP8 weights are widened
