@@ -589,29 +589,6 @@ __device__ __forceinline__ void herd_gqat2_split(float x, unsigned &big, unsigne
     small = EXACT ? herd_gqat2_tf32(x - __uint_as_float(big)) : 0u;
 }
 
-__device__ __forceinline__ void herd_gqat2_copy16(float *dst, const float *src, bool valid) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
-    (void)dst; (void)src; (void)valid;
-#else
-    unsigned s;
-    asm("{ .reg .u64 p; cvta.to.shared.u64 p, %1; cvt.u32.u64 %0, p; }\n" : "=r"(s) : "l"(dst));
-    // src-size 0: 16 zero bytes, nothing read
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0) : "memory");
-#endif
-}
-
-__device__ __forceinline__ void herd_gqat2_commit() {
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.commit_group;\n" ::: "memory");
-#endif
-}
-
-__device__ __forceinline__ void herd_gqat2_wait() {
-#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
-#endif
-}
-
 // Gathers keys j0 .. j0 + n (n <= 16) of KV head kvh into the staging tile; zeros past n (finite, masked later).
 // slot: lane k (and k + 16) holds the slot of key j0 + k (loaded a step ahead: no global load to wait for here).
 // Every lane of the block calls it.
@@ -624,10 +601,10 @@ __device__ __forceinline__ void herd_gqat2_gather(float *stage, const float *kc,
         const bool valid = j < n;
         const long row = valid ? (long)sj * kv_width + (long)kvh * 128 + 4 * lane : 0;
         float *at = stage + j * 128 + 4 * (lane ^ (4 * (i & 1) + warp));  // j & 7 = 4 (i & 1) + warp
-        herd_gqat2_copy16(at, kc + row, valid);
-        herd_gqat2_copy16(at + HERD_GQAT2_KEYS * 128, vc + row, valid);
+        herd_copy16_async(at, kc + row, valid);
+        herd_copy16_async(at + HERD_GQAT2_KEYS * 128, vc + row, valid);
     }
-    herd_gqat2_commit();
+    herd_copy16_commit();
 }
 
 // The slot of key j0 + lane % 16 for herd_gqat2_gather (0 past hi).
@@ -696,7 +673,7 @@ __device__ __forceinline__ void herd_gqat2_tiles(const float *q, const float *kc
     float m[2] = {HERD_NEG_INF, HERD_NEG_INF}, l[2] = {0.0f, 0.0f};
     for (int j0 = lo; j0 < hi; j0 += HERD_GQAT2_KEYS) {
         const int n = hi - j0 < HERD_GQAT2_KEYS ? hi - j0 : HERD_GQAT2_KEYS;
-        herd_gqat2_wait();
+        herd_copy16_wait<0>();
         __syncthreads();  // this step's staging has landed (every thread's copies); the last step's products are done
         // Split the staging tile into the fragment tiles: vector i = 128 r + 32 warp + lane, i / 32 = 4 r + warp:
         // K (nt, ks) = (r / 4, 4 (r % 4) + warp), key 8 nt + g, dimensions 8 ks + c (+ 4) in chunks 2 ks (+ 1), at

@@ -383,7 +383,8 @@ __device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const f
                 for (int i = 0; i < HERD_SKINNY_MT; i++)
 #pragma unroll
                     for (int h = 0; h < 2; h++)
-                        herd_copy16_async(ring + ((it % STAGES) * HERD_SKINNY_MT * 2 + i * 2 + h) * 32, rows[i][h] + (long)b * 64);
+                        herd_copy16_async((float *)(ring + ((it % STAGES) * HERD_SKINNY_MT * 2 + i * 2 + h) * 32),
+                                          (const float *)(rows[i][h] + (long)b * 64), true);
             }
             herd_copy16_commit();  // an empty group past the end keeps the count of groups uniform
         };

@@ -71,14 +71,14 @@ __device__ __forceinline__ float herd_warp_sum(float v, int width) {
 #if HERD_CUDA
 // cp.async (sm_80 and later; never launched before): 16 bytes global -> shared without registers, in
 // groups committed and then waited for (all but the newest N groups landed). valid false: 16 zero bytes,
-// nothing read. Prefill attention v2 keeps its own copies (herd_gqat2_*): through these, ptxas spilled
-// 60 bytes in its loop.
-__device__ __forceinline__ void herd_copy16_async(void *dst, const void *src, bool valid = true) {
+// nothing read.
+__device__ __forceinline__ void herd_copy16_async(float *dst, const float *src, bool valid) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
     (void)dst; (void)src; (void)valid;
 #else
     unsigned s;
     asm("{ .reg .u64 p; cvta.to.shared.u64 p, %1; cvt.u32.u64 %0, p; }\n" : "=r"(s) : "l"(dst));
+    // src-size 0: 16 zero bytes, nothing read
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0) : "memory");
 #endif
 }
