@@ -60,6 +60,9 @@ public struct AttentionBatch: Sendable {
     }
 
     public var positions: [Int32] { rows.map(\.position) }
+
+    /// Every row its own sequence: a decode step (one new token each), whose shape repeats step after step.
+    public var isDecodeOnly: Bool { Set(rows.map(\.sequence)).count == rows.count }
 }
 
 /// The K and V caches of every layer: per layer two `[slots, kvHeads * headDim]` f32 tensors.

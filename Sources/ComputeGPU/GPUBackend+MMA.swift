@@ -69,10 +69,13 @@ extension GPUBackend {
         rows <= Self.splitKRows && skinnyDenseRows(for: dtype).contains(rows) && usesSkinny(dtype, k: k)
     }
 
-    /// out = W x for a few rows (`skinnyDenseRows(for:)`) on the tensor cores; false when it does not
-    /// qualify (`takesSkinny`).
-    func skinnyMatmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
-        skinnyMatmuls(x, weights: [weight], rows: rows, into: [out])
+    /// out = W x (with `swigluUp`: W (silu(x) * swigluUp)) on the tensor cores: the skinny kernel at its row
+    /// counts, else the tiles or cuBLASLt, unless the GEMV takes the product (`matmul`'s order); false
+    /// (nothing queued) when neither does, or when the product would not split its input for `swigluUp`.
+    func tensorCoreProduct(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor, swigluUp: Tensor? = nil) -> Bool {
+        if skinnyMatmuls(x, weights: [weight], rows: rows, into: [out], swigluUp: swigluUp) { return true }
+        guard !takesGEMV(weight.dtype, rows: rows, k: weight.rowLength, ldx: x.rowLength) else { return false }
+        return tensorCoreMatmul(x, weight: weight, rows: rows, into: out, swigluUp: swigluUp)
     }
 
     /// outs[i] = weights[i] x for up to three matrices of one type and row length in one launch (each with

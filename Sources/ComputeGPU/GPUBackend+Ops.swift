@@ -140,9 +140,9 @@ extension GPUBackend {
     public func matmul(_ x: Tensor, weight: Tensor, rows: Int, into out: Tensor) {
         let n = weight.rowCount, k = weight.rowLength
         let bias = driver.fp8Encoding.exponentBias
-        // Decode-shaped products stream each weight row once: on the tensor cores (herd_skinny_*) where they
-        // run, else with 16-byte loads on the CUDA cores (herd_gemv_*).
-        if skinnyMatmul(x, weight: weight, rows: rows, into: out) { return }
+        // The tensor cores where they take the product (decode-shaped: herd_skinny_*), else decode-shaped
+        // products stream each weight row once with 16-byte loads on the CUDA cores (herd_gemv_*).
+        if tensorCoreProduct(x, weight: weight, rows: rows, into: out) { return }
         if takesGEMV(weight.dtype, rows: rows, k: k, ldx: x.rowLength) {
             let parts = gemvParts(k: k, dtype: weight.dtype)
             let grid = (gemvBlocks(outputs: n, parts: parts), 1)
@@ -159,7 +159,6 @@ extension GPUBackend {
             }
             return
         }
-        if tensorCoreMatmul(x, weight: weight, rows: rows, into: out) { return }
         let grid = ((n + 63) / 64, (rows + 63) / 64)
         switch weight.dtype {
         case .f8_e4m3:
@@ -223,9 +222,7 @@ extension GPUBackend {
     public func swigluMLP(_ x: Tensor, gate: Tensor, up: Tensor, down: Tensor, rows: Int, gateBuffer: Tensor, upBuffer: Tensor,
                           into out: Tensor) {
         matmuls(x, weights: [gate, up], rows: rows, into: [gateBuffer, upBuffer])
-        if skinnyMatmuls(gateBuffer, weights: [down], rows: rows, into: [out], swigluUp: upBuffer) { return }
-        if !takesGEMV(down.dtype, rows: rows, k: down.rowLength, ldx: gateBuffer.rowLength),
-           tensorCoreMatmul(gateBuffer, weight: down, rows: rows, into: out, swigluUp: upBuffer) { return }
+        if tensorCoreProduct(gateBuffer, weight: down, rows: rows, into: out, swigluUp: upBuffer) { return }
         swiglu(gate: gateBuffer, up: upBuffer, rows: rows, into: gateBuffer)
         matmul(gateBuffer, weight: down, rows: rows, into: out)
     }

@@ -40,11 +40,11 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// `attentionBlocksPerUnit` blocks per multiprocessor. HERD_ATTENTION_SPLIT=0 turns it off (for
     /// comparisons), HERD_ATTENTION_SPLIT=N sets the blocks per multiprocessor.
     public var splitAttention = ProcessInfo.processInfo.environment["HERD_ATTENTION_SPLIT"] != "0"
-    public var attentionBlocksPerUnit = ProcessInfo.processInfo.environment["HERD_ATTENTION_SPLIT"].flatMap { Int($0) }
-        .flatMap { $0 > 0 ? $0 : nil } ?? GPUBackend.defaultAttentionBlocksPerUnit
+    public var attentionBlocksPerUnit = GPUBackend.attentionSplitOverride ?? GPUBackend.defaultAttentionBlocksPerUnit
     /// The grouped decode kernel's aim (GPUBackend+AttentionGQA.swift); HERD_ATTENTION_SPLIT=N sets both.
-    public var decodeBlocksPerUnit = ProcessInfo.processInfo.environment["HERD_ATTENTION_SPLIT"].flatMap { Int($0) }
-        .flatMap { $0 > 0 ? $0 : nil } ?? GPUBackend.defaultDecodeBlocksPerUnit
+    public var decodeBlocksPerUnit = GPUBackend.attentionSplitOverride ?? GPUBackend.defaultDecodeBlocksPerUnit
+    private static let attentionSplitOverride = ProcessInfo.processInfo.environment["HERD_ATTENTION_SPLIT"].flatMap { Int($0) }
+        .flatMap { $0 > 0 ? $0 : nil }
     /// Load FP8 checkpoint weights as the CPU backend does (BF16 of value x scale) instead of keeping FP8:
     /// for exact comparisons of the two engines on FP8 models.
     public var fp8AsBF16 = false

@@ -153,8 +153,7 @@ public final class Llama4Model: LanguageModel {
         precondition(rows == batch.rows.count && rows > 0, "one batch row per token")
         // Decode steps (one row per sequence) repeat their launches step after step: the backend may replay
         // them as a graph. Steps with prompt rows change shape every time and run eagerly.
-        let decode = Set(batch.rows.map(\.sequence)).count == rows
-        let logits = backend.deviceStep(shape: decode ? "llama4 decode: \(rows) rows, \(logitRows.count) logit rows" : nil) {
+        let logits = backend.deviceStep(shape: batch.isDecodeOnly ? "llama4 decode: \(rows) rows, \(logitRows.count) logit rows" : nil) {
             deviceForward(tokens: tokens, batch: batch, cache: cache, logitRows: logitRows, routing: routing)
         }
         // Read after the step (a read inside it would stop a graph).

@@ -178,8 +178,7 @@ public final class LlamaModel: LanguageModel {
         let rows = tokens.count
         precondition(rows == batch.rows.count && rows > 0, "one batch row per token")
         // Decode steps (one row per sequence) may be replayed as a graph (see Llama4Model.forwardLogits).
-        let decode = Set(batch.rows.map(\.sequence)).count == rows
-        return backend.deviceStep(shape: decode ? "llama decode: \(rows) rows, \(logitRows.count) logit rows" : nil) {
+        return backend.deviceStep(shape: batch.isDecodeOnly ? "llama decode: \(rows) rows, \(logitRows.count) logit rows" : nil) {
             deviceForward(tokens: tokens, batch: batch, cache: cache, logitRows: logitRows)
         }
     }
