@@ -1,4 +1,5 @@
 import CHerdGPU
+import Foundation
 import SharedLibraries
 
 /// NVIDIA GPUs through the CUDA driver API (libcuda) and NVRTC, both loaded at run time. Function
@@ -23,6 +24,11 @@ public final class CUDADriver: GPUDriver {
     public let codeObjectExtension = "cubin"
     /// Hopper's (and Ada's) FP8 is the OCP E4M3FN of the checkpoints.
     public let fp8Encoding = FP8Encoding.e4m3fn
+    /// Launches allow programmatic dependent launch (sm_90 and later, cuLaunchKernelEx present): each kernel
+    /// may start while the one before it drains, and every kernel of the tree waits for its predecessor
+    /// (herd_grid_wait) before it touches what that one wrote; weight streams start before the wait.
+    /// HERD_PDL=0 turns it off (for comparisons). Cleared for good if the driver refuses such a launch.
+    public private(set) var overlapsLaunches: Bool
 
     public static let driverSonames = ["libcuda.so.1", "libcuda.so"]
     public static let nvrtcSonames = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]
@@ -55,6 +61,7 @@ public final class CUDADriver: GPUDriver {
         cu.cuModuleLoadData = try sym("cuModuleLoadData", type(of: cu.cuModuleLoadData))
         cu.cuModuleGetFunction = try sym("cuModuleGetFunction", type(of: cu.cuModuleGetFunction))
         cu.cuLaunchKernel = try sym("cuLaunchKernel", type(of: cu.cuLaunchKernel))
+        cu.cuLaunchKernelEx = libcuda.optionalSymbol("cuLaunchKernelEx", as: type(of: cu.cuLaunchKernelEx))
         cu.cuGetErrorString = try sym("cuGetErrorString", type(of: cu.cuGetErrorString))
         cu.cuEventCreate = try sym("cuEventCreate", type(of: cu.cuEventCreate))
         cu.cuEventRecord = try sym("cuEventRecord", type(of: cu.cuEventRecord))
@@ -89,6 +96,7 @@ public final class CUDADriver: GPUDriver {
         computeCapability = (Int(major), Int(minor))
         architecture = "sm_\(major)\(minor)"
         warpSize = Int(warp)
+        overlapsLaunches = major >= 9 && cu.cuLaunchKernelEx != nil && ProcessInfo.processInfo.environment["HERD_PDL"] != "0"
         var context: herd_CUcontext?
         status = cu.cuDevicePrimaryCtxRetain(&context, dev)
         if status != 0 { throw GPUError("cuDevicePrimaryCtxRetain: \(Self.errorText(cu, status))") }
@@ -264,7 +272,13 @@ public final class CUDADriver: GPUDriver {
 
     public func launch(_ function: OpaquePointer, grid: (x: Int, y: Int), block: Int,
                        parameters: UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws(GPUError) {
-        let status = herd_cuda_launch(&cu, UnsafeMutableRawPointer(function), UInt32(grid.x), UInt32(grid.y), UInt32(block), parameters, stream)
+        let f = UnsafeMutableRawPointer(function)
+        if overlapsLaunches {
+            let status = herd_cuda_launch(&cu, f, UInt32(grid.x), UInt32(grid.y), UInt32(block), parameters, stream, 1)
+            if status == 0 { return }
+            overlapsLaunches = false  // a driver that refuses the attribute: plain launches from now on
+        }
+        let status = herd_cuda_launch(&cu, f, UInt32(grid.x), UInt32(grid.y), UInt32(block), parameters, stream, 0)
         try check(status, "cuLaunchKernel")
     }
 }

@@ -49,6 +49,9 @@ typedef struct {
     herd_CUresult (*cuLaunchKernel)(herd_CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
                                     unsigned int bx, unsigned int by, unsigned int bz, unsigned int shared_bytes,
                                     herd_CUstream stream, void **params, void **extra);
+    // cuLaunchKernelEx (CUDA 12.0 and later): may be NULL on an older driver, which then launches without
+    // programmatic dependent launch (herd_cuda_launch).
+    herd_CUresult (*cuLaunchKernelEx)(const void *config, herd_CUfunction f, void **params, void **extra);
     herd_CUresult (*cuGetErrorString)(herd_CUresult error, const char **text);
     herd_CUresult (*cuEventCreate)(herd_CUevent *event, unsigned int flags);
     herd_CUresult (*cuEventRecord)(herd_CUevent event, herd_CUstream stream);
@@ -229,8 +232,12 @@ herd_hipError_t herd_hip_launch(const herd_hip_api *api, herd_hipFunction_t f, u
                                 unsigned int bx, void **params, herd_hipStream_t stream);
 
 /// Calls cuLaunchKernel with an array of argument pointers (Swift cannot build `void **` easily), on `stream`.
+/// With `overlap` (and cuLaunchKernelEx loaded), the launch allows programmatic dependent launch
+/// (CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, sm_90 and later): the kernel may start while the
+/// one before it on the stream is still running, and waits for it with griddepcontrol.wait (vendor.h's
+/// herd_grid_wait) before it reads what that kernel wrote.
 herd_CUresult herd_cuda_launch(const herd_cuda_api *api, herd_CUfunction f, unsigned int gx, unsigned int gy,
-                               unsigned int bx, void **params, herd_CUstream stream);
+                               unsigned int bx, void **params, herd_CUstream stream, int overlap);
 
 /// The kernel tree, embedded at build time from kernels/ (one source for CUDA and HIP).
 const char *herd_gpu_kernels_source(void);

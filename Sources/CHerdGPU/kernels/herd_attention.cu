@@ -72,6 +72,7 @@ __device__ void herd_attention_span(const float *s_q, float *s_p, float *s_red, 
 HERD_KERNEL void herd_attention(const float *q, const float *kc, const float *vc, const int *slots, const int *row_info,
                                 float *out, int heads, int kv_heads, int head_dim, float scale, int ldq, int ldo,
                                 int kv_width) {
+    herd_grid_sync();
     __shared__ float s_q[128];
     __shared__ float s_p[HERD_ATTN_TILE];
     __shared__ float s_red[1024];
@@ -92,6 +93,7 @@ HERD_KERNEL void herd_attention(const float *q, const float *kc, const float *vc
 HERD_KERNEL void herd_attention_split(const float *q, const float *kc, const float *vc, const int *slots, const int *row_info,
                                       float *partial, int heads, int kv_heads, int head_dim, float scale, int ldq,
                                       int kv_width, int parts, int part_len) {
+    herd_grid_sync();
     __shared__ float s_q[128];
     __shared__ float s_p[HERD_ATTN_TILE];
     __shared__ float s_red[1024];
@@ -120,6 +122,7 @@ HERD_KERNEL void herd_attention_split(const float *q, const float *kc, const flo
 // grid: (rows, heads); block: 128 threads.
 HERD_KERNEL void herd_attention_combine(const float *partial, float *out, int heads, int head_dim, int ldo, int parts,
                                         const int *rows) {
+    herd_grid_sync();
     __shared__ float s_red[128], s_f[128], s_l[128];
     const int r = blockIdx.x, h = blockIdx.y, t = threadIdx.x, stride = head_dim + 2;
     const float *src = partial + (long)(r * heads + h) * parts * stride;

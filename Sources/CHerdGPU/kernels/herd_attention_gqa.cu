@@ -21,6 +21,7 @@
 HERD_KERNEL void __launch_bounds__(256) herd_attention_gqa(const float *q, const float *kc, const float *vc, const int *slots,
                                                           const int *row_info, const int *tiles, float *out, int heads, int kv_heads,
                                                           int head_dim, float scale, int ldq, int ldo, int kv_width) {
+    herd_grid_sync();
     __shared__ float s_q[HERD_GQA_QV][HERD_GQA_D + 1];
     __shared__ float s_k[HERD_GQA_KT][HERD_GQA_D + 1];
     __shared__ float s_v[HERD_GQA_KT][HERD_GQA_D];
@@ -276,6 +277,7 @@ __device__ __forceinline__ void herd_gqa_decode(const float *q, const float *kc,
     HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_decode##G(                                                  \
         const float *q, const float *kc, const float *vc, const int *slots, const int *row_info, const int *rows, float *out, \
         float *partial, int heads, int head_dim, float scale, int ldq, int ldo, int kv_width, int parts, int part_len) {     \
+        herd_grid_sync();                                                                                                  \
         herd_gqa_decode<G>(q, kc, vc, slots, row_info, rows, out, partial, heads, head_dim, scale, ldq, ldo, kv_width, parts, \
                            part_len);                                                                                      \
     }
@@ -561,6 +563,7 @@ __device__ __forceinline__ void herd_gqat_tiles(const float *q, const float *kc,
     HERD_KERNEL void __launch_bounds__(128) NAME(const float *q, const float *kc, const float *vc, const int *slots,          \
                                                  const int *row_info, const int *tiles, float *out, int heads, int kv_heads, \
                                                  float scale, int ldq, int ldo, int kv_width) {                              \
+        herd_grid_sync();                                                                                                     \
         TILES<EXACT>(q, kc, vc, slots, row_info, tiles, out, heads, kv_heads, scale, ldq, ldo, kv_width);                    \
     }
 HERD_GQAT_KERNEL(herd_attention_gqa_mma, herd_gqat_tiles, true)

@@ -31,12 +31,14 @@ __device__ float herd_block_max(float v, float *shared) {
 
 // out[r] = table[tokens[r]], table f32 [vocab, width]. grid: rows.
 HERD_KERNEL void herd_embed_f32(const float *table, const int *tokens, float *out, int width, int ldo) {
+    herd_grid_sync();
     const float *src = table + (long)tokens[blockIdx.x] * width;
     for (int i = threadIdx.x; i < width; i += blockDim.x) out[(long)blockIdx.x * ldo + i] = src[i];
 }
 
 // out[r] = x[r] / rms(x[r]) * w (w may be null). grid: rows; block: 256.
 HERD_KERNEL void herd_rms_norm(const float *x, const float *w, float *out, int n, float eps, int ldx, int ldo) {
+    herd_grid_sync();
     __shared__ float shared[1024];
     const float *row = x + (long)blockIdx.x * ldx;
     float ss = 0;
@@ -95,16 +97,19 @@ __device__ void herd_add_rms_norm_row(float *residual, const float *x, const flo
 }
 HERD_KERNEL void __launch_bounds__(256) herd_add_rms_norm(float *residual, const float *x, const float *w, float *out, int n, float eps,
                                                           int ldr, int ldx, int ldo) {
+    herd_grid_sync();
     herd_add_rms_norm_row<32>(residual, x, w, out, n, eps, ldr, ldx, ldo);
 }
 HERD_KERNEL void __launch_bounds__(1024) herd_add_rms_norm_1024(float *residual, const float *x, const float *w, float *out, int n,
                                                                 float eps, int ldr, int ldx, int ldo) {
+    herd_grid_sync();
     herd_add_rms_norm_row<8>(residual, x, w, out, n, eps, ldr, ldx, ldo);
 }
 
 // Rotary embedding in place. grid: rows; block threads over heads * head_dim / 2 pairs.
 HERD_KERNEL void herd_rope(float *x, const int *positions, const float *inv_freq, int heads, int head_dim, int ld,
                            int interleaved) {
+    herd_grid_sync();
     const int half = head_dim / 2;
     float *row = x + (long)blockIdx.x * ld;
     const float pos = (float)positions[blockIdx.x];
@@ -123,6 +128,7 @@ HERD_KERNEL void herd_rope(float *x, const int *positions, const float *inv_freq
 // cache[slots[r]] = k[r], v[r]. grid: rows.
 HERD_KERNEL void herd_store_kv(const float *k, const float *v, float *kc, float *vc, const int *slots, int width,
                                int ldk, int ldv) {
+    herd_grid_sync();
     const long dst = (long)slots[blockIdx.x] * width;
     for (int i = threadIdx.x; i < width; i += blockDim.x) {
         kc[dst + i] = k[(long)blockIdx.x * ldk + i];
@@ -139,6 +145,7 @@ HERD_KERNEL void herd_store_kv(const float *k, const float *v, float *kc, float 
 HERD_KERNEL void __launch_bounds__(256) herd_qkv_prepare(float *q, float *k, const float *v, float *kc, float *vc, const int *positions,
                                                          const float *inv_freq, const float *temps, const int *slots, int heads,
                                                          int kv_heads, int ldq, int ldk, int ldv, int kv_width, int qk_norm, float eps) {
+    herd_grid_sync();
     const int r = blockIdx.x, lane = threadIdx.x & 31, h = blockIdx.y * (blockDim.x / 32) + (threadIdx.x >> 5);
     if (h >= heads + kv_heads) return;
     const bool is_q = h < heads;
@@ -178,6 +185,7 @@ HERD_KERNEL void __launch_bounds__(256) herd_qkv_prepare(float *q, float *k, con
 
 // out = silu(gate) * up, elementwise over rows. grid: (rows, column blocks).
 HERD_KERNEL void herd_swiglu(const float *gate, const float *up, float *out, int n, int ldg, int ldu, int ldo) {
+    herd_grid_sync();
     for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y) {
         const float g = gate[(long)blockIdx.x * ldg + i];
         out[(long)blockIdx.x * ldo + i] = g / (1.0f + expf(-g)) * up[(long)blockIdx.x * ldu + i];
@@ -186,17 +194,20 @@ HERD_KERNEL void herd_swiglu(const float *gate, const float *up, float *out, int
 
 // y += x over rows of n. grid: (rows, column blocks).
 HERD_KERNEL void herd_add(float *y, const float *x, int n, int ldy, int ldx) {
+    herd_grid_sync();
     for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y) y[(long)blockIdx.x * ldy + i] += x[(long)blockIdx.x * ldx + i];
 }
 
 // out[i] = x[indices[i]]. grid: count.
 HERD_KERNEL void herd_gather_rows(const float *x, const int *indices, float *out, int n, int ldx, int ldo) {
+    herd_grid_sync();
     for (int i = threadIdx.x; i < n; i += blockDim.x) out[(long)blockIdx.x * ldo + i] = x[(long)indices[blockIdx.x] * ldx + i];
 }
 
 // y[indices[i]] += x[i]; one block per destination row walks the list, so repeated indices never race.
 // grid: destination rows.
 HERD_KERNEL void herd_scatter_add_rows(const float *x, const int *indices, int count, float *y, int n, int ldx, int ldy) {
+    herd_grid_sync();
     for (int i = 0; i < count; i++) {
         if (indices[i] != (int)blockIdx.x) continue;
         for (int c = threadIdx.x; c < n; c += blockDim.x) y[(long)blockIdx.x * ldy + c] += x[(long)i * ldx + c];
@@ -205,6 +216,7 @@ HERD_KERNEL void herd_scatter_add_rows(const float *x, const int *indices, int c
 
 // x[r] *= factors[r]. grid: rows.
 HERD_KERNEL void herd_scale_rows(float *x, const float *factors, int n, int ld) {
+    herd_grid_sync();
     for (int i = threadIdx.x; i < n; i += blockDim.x) x[(long)blockIdx.x * ld + i] *= factors[blockIdx.x];
 }
 
@@ -234,6 +246,9 @@ __device__ __forceinline__ float herd_fp8_to_float(unsigned int b, int bias) {
 // HERD_GEMV_OUTS)); block: 256.
 #define HERD_GEMV_ROWS 8
 #define HERD_GEMV_OUTS 4
+#ifndef HERD_GEMV_PREFETCH
+#define HERD_GEMV_PREFETCH 0
+#endif
 template <int E, typename Load, int R = HERD_GEMV_ROWS>
 __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, const float *scales, const float *x, float *y,
                              int n_total, int k, int m, int ldx, int ldy, int warp, int n0, int kparts) {
@@ -252,6 +267,14 @@ __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, 
 #pragma unroll
         for (int o = 0; o < HERD_GEMV_OUTS; o++)
             next[o] = n0 + o < n_total && first < chunks ? ((const uint4 *)(w + (long)(n0 + o) * row_bytes))[first] : make_uint4(0u, 0u, 0u, 0u);
+        // The weights' first loads are out before the wait for the previous kernel (herd_grid_wait), so they
+        // overlap its tail; with HERD_GEMV_PREFETCH, that many more chunks per row head for L2 as well.
+#pragma unroll
+        for (int p = 1; p <= HERD_GEMV_PREFETCH; p++)
+#pragma unroll
+            for (int o = 0; o < HERD_GEMV_OUTS; o++)
+                if (n0 + o < n_total && first + p * step < chunks) herd_prefetch_l2(w + (long)(n0 + o) * row_bytes + 16L * (first + p * step));
+        herd_grid_wait();
         for (int c = first; c < chunks; c += step) {
             uint4 raw[HERD_GEMV_OUTS];
 #pragma unroll
@@ -277,7 +300,10 @@ __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, 
                 }
             }
         }
+    } else {
+        herd_grid_wait();
     }
+    herd_grid_release();  // the next kernel may take the multiprocessors this one leaves
     // The warp's rows are all here (n0 is the same for every lane of the warp). One warp per group: written
     // now; several (kparts, the same for the whole block, so every thread reaches both barriers): each warp's
     // sums go to shared memory and the group's first warp adds them in order. (Two loops rather than one:
@@ -423,6 +449,7 @@ HERD_KERNEL void __launch_bounds__(256) herd_gemv_fp8_1(const unsigned char *w, 
 
 // out[r] = table[tokens[r]] for 16-bit tables (BF16 when is_bf16, else IEEE half). grid: rows.
 HERD_KERNEL void herd_embed_16(const unsigned short *table, const int *tokens, float *out, int width, int ldo, int is_bf16) {
+    herd_grid_sync();
     const unsigned short *src = table + (long)tokens[blockIdx.x] * width;
     for (int i = threadIdx.x; i < width; i += blockDim.x)
         out[(long)blockIdx.x * ldo + i] = is_bf16 ? herd_bf16_to_float(src[i]) : herd_half_to_float(src[i]);
@@ -438,6 +465,7 @@ __device__ __forceinline__ unsigned long long herd_mix64(unsigned long long z) {
 }
 
 HERD_KERNEL void herd_synthetic_fill(void *out, long long count, unsigned long long seed, float amplitude, int kind) {
+    herd_grid_sync();
     const long long stride = (long long)gridDim.x * blockDim.x;
     for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += stride) {
         const unsigned long long h = herd_mix64((seed * 0xD1B54A32D192ED03ull) ^ (unsigned long long)i);
@@ -523,16 +551,20 @@ __device__ void herd_gemm_tiled(const unsigned char *w, long row_bytes, Elem ele
 }
 
 HERD_KERNEL void herd_gemm_f32(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy) {
+    herd_grid_sync();
     herd_gemm_tiled(w, (long)k * 4, HerdElemF32(), (const float *)0, x, y, n, k, m, ldx, ldy);
 }
 HERD_KERNEL void herd_gemm_f16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy) {
+    herd_grid_sync();
     herd_gemm_tiled(w, (long)k * 2, HerdElemF16(), (const float *)0, x, y, n, k, m, ldx, ldy);
 }
 HERD_KERNEL void herd_gemm_bf16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx, int ldy) {
+    herd_grid_sync();
     herd_gemm_tiled(w, (long)k * 2, HerdElemBF16(), (const float *)0, x, y, n, k, m, ldx, ldy);
 }
 HERD_KERNEL void herd_gemm_fp8(const unsigned char *w, const float *scales, const float *x, float *y, int n, int k, int m,
                                int ldx, int ldy, int bias) {
+    herd_grid_sync();
     HerdElemFP8 elem;
     elem.bias = bias;
     herd_gemm_tiled(w, (long)k, elem, scales, x, y, n, k, m, ldx, ldy);
@@ -550,6 +582,7 @@ HERD_KERNEL void herd_gemm_fp8(const unsigned char *w, const float *scales, cons
 #define HERD_ROUTE_HELD 16384  // choices (rows x top-k) kept in shared memory while slots are assigned
 HERD_KERNEL void herd_moe_route(const float *logits, int rows, int experts, int k, int ld, float *choices, int *slot_rows,
                                 float *slot_weights, int *slot_of, int *offsets, int *choice_ids) {
+    herd_grid_sync();
     __shared__ int counts[1025];
     for (int e = threadIdx.x; e <= experts; e += blockDim.x) counts[e] = 0;
     __syncthreads();
@@ -610,6 +643,7 @@ HERD_KERNEL void herd_moe_route(const float *logits, int rows, int experts, int 
 
 // xg[s] = x[slot_rows[s]] * slot_weights[s] (the routing weight goes on the expert's input). grid: (slots, column blocks).
 HERD_KERNEL void herd_moe_gather(const float *x, const int *slot_rows, const float *slot_weights, float *xg, int n, int ldx, int ldg) {
+    herd_grid_sync();
     const float *src = x + (long)slot_rows[blockIdx.x] * ldx;
     const float f = slot_weights[blockIdx.x];
     for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y) xg[(long)blockIdx.x * ldg + i] = src[i] * f;
@@ -628,18 +662,22 @@ __device__ void herd_moe_gemm(const unsigned long long *weights, long row_bytes,
 }
 HERD_KERNEL void herd_moe_gemm_bf16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
                                     int ldx, int ldy) {
+    herd_grid_sync();
     herd_moe_gemm(weights, (long)k * 2, HerdElemBF16(), 0, offsets, x, y, n, k, ldx, ldy);
 }
 HERD_KERNEL void herd_moe_gemm_f16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
                                    int ldx, int ldy) {
+    herd_grid_sync();
     herd_moe_gemm(weights, (long)k * 2, HerdElemF16(), 0, offsets, x, y, n, k, ldx, ldy);
 }
 HERD_KERNEL void herd_moe_gemm_f32(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
                                    int ldx, int ldy) {
+    herd_grid_sync();
     herd_moe_gemm(weights, (long)k * 4, HerdElemF32(), 0, offsets, x, y, n, k, ldx, ldy);
 }
 HERD_KERNEL void herd_moe_gemm_fp8(const unsigned long long *weights, long long scales_offset, const int *offsets, const float *x,
                                    float *y, int n, int k, int ldx, int ldy, int bias) {
+    herd_grid_sync();
     HerdElemFP8 elem;
     elem.bias = bias;
     herd_moe_gemm(weights, (long)k, elem, (long)scales_offset, offsets, x, y, n, k, ldx, ldy);
@@ -647,6 +685,7 @@ HERD_KERNEL void herd_moe_gemm_fp8(const unsigned long long *weights, long long 
 
 // out[r] += sum over j of expert output of (r, j), j in choice order. grid: (rows, column blocks).
 HERD_KERNEL void herd_moe_combine(const float *o, const int *slot_of, int k, float *out, int n, int ldo, int ldout) {
+    herd_grid_sync();
     for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y) {
         float acc = out[(long)blockIdx.x * ldout + i];
         for (int j = 0; j < k; j++) acc += o[(long)slot_of[blockIdx.x * k + j] * ldo + i];
@@ -670,21 +709,25 @@ __device__ void herd_moe_gemv(const unsigned long long *weights, long row_bytes,
 }
 HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_bf16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
                                     int ldx, int ldy, int warp, int kparts) {
+    herd_grid_sync();
     herd_moe_gemv<8>(weights, (long)k * 2, HerdLoadBF16(), 0, offsets, x, y, n, k, ldx, ldy, warp, kparts);
 }
 // One slot per expert at most (a one-row step): the one-row products (see herd_gemv_fp8_1).
 HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_fp8_1(const unsigned long long *weights, long long scales_offset, const int *offsets,
                                                             const float *x, float *y, int n, int k, int ldx, int ldy, int warp, int bias, int kparts) {
+    herd_grid_sync();
     HerdLoadFP8 load;
     load.bias = bias;
     herd_moe_gemv<16, HerdLoadFP8, 1>(weights, (long)k, load, (long)scales_offset, offsets, x, y, n, k, ldx, ldy, warp, kparts);
 }
 HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_f16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
                                    int ldx, int ldy, int warp, int kparts) {
+    herd_grid_sync();
     herd_moe_gemv<8>(weights, (long)k * 2, HerdLoadF16(), 0, offsets, x, y, n, k, ldx, ldy, warp, kparts);
 }
 HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_fp8(const unsigned long long *weights, long long scales_offset, const int *offsets, const float *x,
                                    float *y, int n, int k, int ldx, int ldy, int warp, int bias, int kparts) {
+    herd_grid_sync();
     HerdLoadFP8 load;
     load.bias = bias;
     herd_moe_gemv<16>(weights, (long)k, load, (long)scales_offset, offsets, x, y, n, k, ldx, ldy, warp, kparts);

@@ -201,12 +201,14 @@ __device__ __forceinline__ void herd_mma_tile(HerdMMAShared &sm, const unsigned 
 // 128 threads. k a multiple of 32, ldx a multiple of 4 (the backend checks).
 HERD_KERNEL void __launch_bounds__(128) herd_mma_bf16(const unsigned char *w, const float *x, float *y, int n, int k, int m, int ldx,
                                                      int ldy, int terms) {
+    herd_grid_sync();
     __shared__ __align__(16) HerdMMAShared sm;
     herd_mma_tile<false, false>(sm, w, (const float *)0, 0, x, (const unsigned short *)0, 0, y, n, k, 0, k, m, ldx, ldy,
                                 blockIdx.y * HERD_MMA_BM, blockIdx.x * HERD_MMA_BN, terms);
 }
 HERD_KERNEL void __launch_bounds__(128) herd_mma_fp8(const unsigned char *w, const float *scales, const float *x, float *y, int n, int k,
                                                     int m, int ldx, int ldy, int bias, int terms) {
+    herd_grid_sync();
     __shared__ __align__(16) HerdMMAShared sm;
     herd_mma_tile<true, false>(sm, w, scales, bias, x, (const unsigned short *)0, 0, y, n, k, 0, k, m, ldx, ldy,
                                blockIdx.y * HERD_MMA_BM, blockIdx.x * HERD_MMA_BN, terms);
@@ -226,6 +228,7 @@ HERD_KERNEL void __launch_bounds__(128) herd_mma_fp8(const unsigned char *w, con
 // With `up`, what is split is silu(x) * up (herd_swiglu's arithmetic, so the same bits): a SwiGLU feeding its
 // down product without writing the f32 activation first.
 HERD_KERNEL void herd_mma_split(const float *x, const float *up, unsigned *xa, int m, int k, int ldx, int ldu, int terms, int flags) {
+    herd_grid_sync();
     const int r = blockIdx.x;
     const bool fp8_order = flags & HERD_SPLIT_FP8_ORDER, by_row = flags & HERD_SPLIT_BY_ROW;
     for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < k / 2; i += blockDim.x * gridDim.y) {
@@ -259,10 +262,12 @@ __device__ __forceinline__ void herd_mma_splitk(const unsigned char *w, const fl
 }
 HERD_KERNEL void __launch_bounds__(128) herd_mma_bf16_splitk(const unsigned char *w, const unsigned short *xa, float *y, float *partial,
                                                             int n, int k, int m, int ldy, int terms, int splits) {
+    herd_grid_sync();
     herd_mma_splitk<false>(w, (const float *)0, 0, xa, y, partial, n, k, m, ldy, terms, splits);
 }
 HERD_KERNEL void __launch_bounds__(128) herd_mma_fp8_splitk(const unsigned char *w, const float *scales, const unsigned short *xa, float *y,
                                                            float *partial, int n, int k, int m, int ldy, int bias, int terms, int splits) {
+    herd_grid_sync();
     herd_mma_splitk<true>(w, scales, bias, xa, y, partial, n, k, m, ldy, terms, splits);
 }
 // y[r, i] = (scale[i] *) sum over parts s of partial[r * row_stride + s * part_stride + i], s in order
@@ -271,6 +276,7 @@ HERD_KERNEL void __launch_bounds__(128) herd_mma_fp8_splitk(const unsigned char 
 // row_stride = parts * n). grid: (rows, column blocks).
 HERD_KERNEL void herd_mma_reduce(const float *partial, const float *scales, float *y, int n, int ldy, int parts, int part_stride,
                                  int row_stride) {
+    herd_grid_sync();
     const int r = blockIdx.x;
     for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y) {
         float acc = 0.0f;
@@ -393,6 +399,7 @@ __device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const f
         } else {
             load(warp, next);
         }
+        herd_grid_wait();  // the first weight loads are out; the activations are the previous kernel's
         for (int b = warp, it = 0; b < blocks; b += HERD_SKINNY_WARPS, it++) {
             uint4 cur[HERD_SKINNY_MT][2];
             if (STAGES) {
@@ -463,6 +470,7 @@ __device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const f
                 }
             }
         }
+        herd_grid_release();
         if (STAGES) {
             herd_copy16_wait<0>();
             __syncthreads();  // every warp is done with its part of the ring before the sums overwrite it
@@ -495,6 +503,7 @@ __device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const f
         }
         __syncthreads();
     }
+    herd_grid_wait();  // a block without a pass waits too (every kernel waits before it ends)
 }
 
 // BF16 bits of 2^(127 - bias), twice: the FP8 widening's one multiply.
@@ -572,16 +581,19 @@ __device__ __forceinline__ void herd_moe_skinny(const unsigned long long *weight
 HERD_KERNEL void __launch_bounds__(256) herd_moe_skinny_bf16(const unsigned long long *weights, const unsigned long long *up_weights,
                                                              const int *offsets, const unsigned short *xa, int slots, float *y, int n, int k,
                                                              int ldy, int terms) {
+    herd_grid_sync();
     herd_moe_skinny<false>(weights, up_weights, 0, 0, offsets, xa, slots, y, n, k, ldy, terms);
 }
 HERD_KERNEL void __launch_bounds__(256, 3) herd_moe_skinny_bf16_terms(const unsigned long long *weights, const unsigned long long *up_weights,
                                                                      const int *offsets, const unsigned short *xa, int slots, float *y, int n,
                                                                      int k, int ldy, int terms) {
+    herd_grid_sync();
     herd_moe_skinny<false>(weights, up_weights, 0, 0, offsets, xa, slots, y, n, k, ldy, terms);
 }
 HERD_KERNEL void __launch_bounds__(256) herd_moe_skinny_fp8(const unsigned long long *weights, const unsigned long long *up_weights,
                                                             long long scales_offset, const int *offsets, const unsigned short *xa, int slots,
                                                             float *y, int n, int k, int ldy, int bias, int terms) {
+    herd_grid_sync();
     herd_moe_skinny<true>(weights, up_weights, (long)scales_offset, bias, offsets, xa, slots, y, n, k, ldy, terms);
 }
 
@@ -600,10 +612,12 @@ __device__ __forceinline__ void herd_moe_mma(const unsigned long long *weights, 
 }
 HERD_KERNEL void __launch_bounds__(128) herd_moe_mma_bf16(const unsigned long long *weights, const int *offsets, const float *x, float *y,
                                                          int n, int k, int ldx, int ldy, int terms) {
+    herd_grid_sync();
     herd_moe_mma<false>(weights, 0, 0, offsets, x, y, n, k, ldx, ldy, terms);
 }
 HERD_KERNEL void __launch_bounds__(128) herd_moe_mma_fp8(const unsigned long long *weights, long long scales_offset, const int *offsets,
                                                         const float *x, float *y, int n, int k, int ldx, int ldy, int bias, int terms) {
+    herd_grid_sync();
     herd_moe_mma<true>(weights, (long)scales_offset, bias, offsets, x, y, n, k, ldx, ldy, terms);
 }
 #endif
@@ -612,6 +626,7 @@ HERD_KERNEL void __launch_bounds__(128) herd_moe_mma_fp8(const unsigned long lon
 // FP8 weights for cuBLASLt's BF16 products (prefill): out = the BF16 bits of each E4M3 value (exact; the
 // row scales are applied to the product by herd_scale_columns). grid: ceil(count / 4096); 256 threads.
 HERD_KERNEL void herd_fp8_widen(const unsigned char *w, unsigned short *out, long long count, int bias) {
+    herd_grid_sync();
     const long long base = (long long)blockIdx.x * 4096;
     for (int i = threadIdx.x; i < 4096; i += blockDim.x) {
         const long long e = base + i;
@@ -620,6 +635,7 @@ HERD_KERNEL void herd_fp8_widen(const unsigned char *w, unsigned short *out, lon
 }
 // y[r, i] *= scales[i] for r < rows. grid: rows.
 HERD_KERNEL void herd_scale_columns(float *y, const float *scales, int n, int ldy) {
+    herd_grid_sync();
     for (int i = threadIdx.x; i < n; i += blockDim.x) y[(long)blockIdx.x * ldy + i] *= scales[i];
 }
 #endif

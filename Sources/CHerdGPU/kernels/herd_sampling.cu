@@ -195,6 +195,7 @@ __device__ __forceinline__ void herd_sample_write_stats(float *stats, float m, f
 // One record per (row, chunk). grid: (rows, chunks); block: 256. params[4 r ..< 4 r + 4] = {1/T bits (1 when
 // greedy), key low, key high, draw (0: greedy, no Gumbel draw)}. logits: rows of stride ld, vocab used.
 HERD_KERNEL void herd_logits_chunk_summary(const float *logits, int ld, int vocab, const int *params, int n, float *out) {
+    herd_grid_sync();
     __shared__ float s_x[HERD_SAMPLE_CHUNK];
     __shared__ float s_v[1024];
     __shared__ int s_i[1024];
@@ -245,6 +246,7 @@ HERD_KERNEL void herd_logits_chunk_summary(const float *logits, int ld, int voca
 // Merges each row's records in groups of 4096 / n (one block per group) into one record per group.
 // grid: (rows, groups); block: 256. in: [rows, lists] records; out: [rows, groups] records.
 HERD_KERNEL void herd_logits_merge_summary(const float *in, int lists, const int *params, int n, float *out) {
+    herd_grid_sync();
     __shared__ float s_x[HERD_SAMPLE_CHUNK];
     __shared__ int s_id[HERD_SAMPLE_CHUNK];
     __shared__ float s_v[1024];

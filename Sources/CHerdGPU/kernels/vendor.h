@@ -33,6 +33,38 @@ __device__ __forceinline__ float herd_bf16_to_float(unsigned short h) {
 
 #define HERD_KERNEL extern "C" __global__
 
+// Programmatic dependent launch (CUDA, sm_90 and later; CUDADriver launches every kernel allowing it): a
+// kernel may be started while the one before it on the stream still runs. Every kernel of this tree calls
+// herd_grid_wait() before it reads anything a kernel wrote, writes anything, or returns: it returns once the
+// previous kernel has finished and its writes are visible (at once when there is none). Only reads of what
+// no kernel writes (weights) may come before it, so a kernel's weight stream starts under the previous
+// kernel's tail. herd_grid_release() lets the next kernel start; called first thing, the next kernel's
+// blocks take multiprocessors as this one's blocks leave them. On HIP and older GPUs both do nothing.
+// (Tests/ComputeGPUTests check that every kernel waits.)
+__device__ __forceinline__ void herd_grid_wait() {
+#if HERD_CUDA && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void herd_grid_release() {
+#if HERD_CUDA && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" :::);
+#endif
+}
+// A hint to bring the 128-byte line at p into L2 (CUDA; nothing on HIP).
+__device__ __forceinline__ void herd_prefetch_l2(const void *p) {
+#if HERD_CUDA
+    asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p));
+#else
+    (void)p;
+#endif
+}
+// Both, for kernels with nothing to start early.
+__device__ __forceinline__ void herd_grid_sync() {
+    herd_grid_release();
+    herd_grid_wait();
+}
+
 // Sum of v over the `width` lanes of the calling warp (CUDA, 32) or wavefront (AMD, 64; width is the
 // device's, passed in by the backend), returned to every lane. All lanes of the warp must call it.
 // Lane exchanges within groups of 32 lanes (a CUDA warp; half an AMD wavefront): v of lane (this lane ^ m),
