@@ -61,7 +61,9 @@ public final class CUDADriver: GPUDriver {
         cu.cuModuleLoadData = try sym("cuModuleLoadData", type(of: cu.cuModuleLoadData))
         cu.cuModuleGetFunction = try sym("cuModuleGetFunction", type(of: cu.cuModuleGetFunction))
         cu.cuLaunchKernel = try sym("cuLaunchKernel", type(of: cu.cuLaunchKernel))
-        cu.cuLaunchKernelEx = libcuda.optionalSymbol("cuLaunchKernelEx", as: type(of: cu.cuLaunchKernelEx))
+        // Typed by name: `type(of: cu.cuLaunchKernelEx)` would unwrap the still-empty slot (an implicitly
+        // unwrapped optional) and trap.
+        cu.cuLaunchKernelEx = libcuda.optionalSymbol("cuLaunchKernelEx", as: herd_cuLaunchKernelEx_fn.self)
         cu.cuGetErrorString = try sym("cuGetErrorString", type(of: cu.cuGetErrorString))
         cu.cuEventCreate = try sym("cuEventCreate", type(of: cu.cuEventCreate))
         cu.cuEventRecord = try sym("cuEventRecord", type(of: cu.cuEventRecord))

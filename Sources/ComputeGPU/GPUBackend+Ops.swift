@@ -124,6 +124,15 @@ extension GPUBackend {
         return gemvSplit && dtype == .f8_e4m3 && chunks >= 4 * driver.warpSize ? 2 : 1
     }
 
+    /// The same for a product on its own (never fused): one too small to occupy the GPU (the MoE router, 16
+    /// outputs: one block, its 4 busy warps walking 5120-element rows one dependent load after another,
+    /// 15 us on an H200 under ncu) is bound by load latency, so every warp of a block shares each group of
+    /// rows instead.
+    public func gemvParts(k: Int, dtype: DType, outputs: Int) -> Int {
+        let parts = gemvParts(k: k, dtype: dtype)
+        return gemvBlocks(outputs: outputs, parts: parts) * 4 <= driver.multiprocessorCount ? 256 / driver.warpSize : parts
+    }
+
     /// Blocks of 256 threads for `outputs` GEMV output rows, HERD_GEMV_OUTS rows per group of `parts` warps.
     func gemvBlocks(outputs: Int, parts: Int) -> Int {
         let groupsPerBlock = 256 / driver.warpSize / parts
@@ -144,7 +153,7 @@ extension GPUBackend {
         // products stream each weight row once with 16-byte loads on the CUDA cores (herd_gemv_*).
         if tensorCoreProduct(x, weight: weight, rows: rows, into: out) { return }
         if takesGEMV(weight.dtype, rows: rows, k: k, ldx: x.rowLength) {
-            let parts = gemvParts(k: k, dtype: weight.dtype)
+            let parts = gemvParts(k: k, dtype: weight.dtype, outputs: n)
             let grid = (gemvBlocks(outputs: n, parts: parts), 1)
             switch weight.dtype {
             case .f8_e4m3:

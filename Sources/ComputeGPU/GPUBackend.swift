@@ -179,7 +179,7 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// Runs a driver call that must not fail mid-step: a failing launch or copy there is a bug or a lost
     /// device, so stop with the reason.
     func must<T>(_ call: () throws(GPUError) -> T) -> T {
-        do { return try call() } catch { preconditionFailure("\(driver.vendor): \(error)") }
+        do { return try call() } catch { fatalError("\(driver.vendor): \(error)") }
     }
 
     /// The device (HIP) or context (CUDA) is current per thread: make ours current on whichever thread
@@ -234,7 +234,7 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
                 do { try self.driver.launch(function, grid: (grid.0, grid.1), block: block, parameters: buffer.baseAddress!) } catch {
                     // A capture that broke (the graph is discarded and the step run eagerly) is not a lost device.
                     if case .capturing(let recorder) = self.graphMode { recorder.spoiled = true; return }
-                    preconditionFailure("\(self.driver.vendor): launch of \(name): \(error)")
+                    fatalError("\(self.driver.vendor): launch of \(name): \(error)")
                 }
             }
         }

@@ -23,6 +23,9 @@ typedef unsigned long long herd_CUdeviceptr;
 typedef int herd_nvrtcResult;         // 0 = NVRTC_SUCCESS
 typedef void *herd_nvrtcProgram;
 
+/// cuLaunchKernelEx's type, named so the loader can ask for it while the table's slot is still empty.
+typedef herd_CUresult (*herd_cuLaunchKernelEx_fn)(const void *config, herd_CUfunction f, void **params, void **extra);
+
 /// The CUDA driver API entry points Herd uses (versioned names: cuMemAlloc_v2 and friends).
 typedef struct {
     herd_CUresult (*cuInit)(unsigned int flags);
@@ -51,7 +54,7 @@ typedef struct {
                                     herd_CUstream stream, void **params, void **extra);
     // cuLaunchKernelEx (CUDA 12.0 and later): may be NULL on an older driver, which then launches without
     // programmatic dependent launch (herd_cuda_launch).
-    herd_CUresult (*cuLaunchKernelEx)(const void *config, herd_CUfunction f, void **params, void **extra);
+    herd_cuLaunchKernelEx_fn cuLaunchKernelEx;
     herd_CUresult (*cuGetErrorString)(herd_CUresult error, const char **text);
     herd_CUresult (*cuEventCreate)(herd_CUevent *event, unsigned int flags);
     herd_CUresult (*cuEventRecord)(herd_CUevent event, herd_CUstream stream);

@@ -81,12 +81,27 @@ __device__ void herd_add_rms_norm_row(float *residual, const float *x, const flo
         row[i] = v;
         ss += v * v;
     }
+    // The 1024-thread build (steps of few rows, where the row's latency is the kernel's time) loads its
+    // weights before the block's sum rather than after it.
+    constexpr bool early_w = HERD_NORM_HELD <= 8;
+    float wv[early_w ? HERD_NORM_HELD : 1];
+    if constexpr (early_w) {
+#pragma unroll
+        for (int c = 0; c < HERD_NORM_HELD; c++) {
+            const int i = t + c * nt;
+            wv[c] = w && i < n ? w[i] : 1.0f;
+        }
+    }
     const float scale = rsqrtf(herd_block_sum(ss, shared) / n + eps);
     float *o = out + (long)blockIdx.x * ldo;
 #pragma unroll
     for (int c = 0; c < HERD_NORM_HELD; c++) {
         const int i = t + c * nt;
-        if (i < n) held[c] = held[c] * scale * (w ? w[i] : 1.0f);
+        if constexpr (early_w) {
+            if (i < n) held[c] = held[c] * scale * wv[c];
+        } else {
+            if (i < n) held[c] = held[c] * scale * (w ? w[i] : 1.0f);
+        }
     }
 #pragma unroll
     for (int c = 0; c < HERD_NORM_HELD; c++) {

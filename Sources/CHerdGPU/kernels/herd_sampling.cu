@@ -209,12 +209,22 @@ HERD_KERNEL void herd_logits_chunk_summary(const float *logits, int ld, int voca
     const int draw = p[3];
     float gk = HERD_NEG_INF;
     int gi = HERD_SAMPLE_NONE;
-    for (int j = t; j < len; j += nt) {
-        const float v = x[j];
-        s_x[j] = v;
-        if (draw && v == v) {
-            const float k = __fadd_rn(__fmul_rn(v, inv_t), herd_gumbel_noise(key, start + j));
-            if (k == k && herd_sample_before(k, start + j, gk, gi)) { gk = k; gi = start + j; }
+    // HERD_SAMPLE_OWN logits per thread are loaded before any is used: one wait for them all instead of one
+    // per logit between the draws (the same draws, in the same order).
+    for (int j0 = t; j0 < len; j0 += HERD_SAMPLE_OWN * nt) {
+        float xv[HERD_SAMPLE_OWN];
+#pragma unroll
+        for (int c = 0; c < HERD_SAMPLE_OWN; c++) xv[c] = j0 + c * nt < len ? x[j0 + c * nt] : 0.0f;
+#pragma unroll
+        for (int c = 0; c < HERD_SAMPLE_OWN; c++) {
+            const int j = j0 + c * nt;
+            if (j >= len) break;
+            const float v = xv[c];
+            s_x[j] = v;
+            if (draw && v == v) {
+                const float k = __fadd_rn(__fmul_rn(v, inv_t), herd_gumbel_noise(key, start + j));
+                if (k == k && herd_sample_before(k, start + j, gk, gi)) { gk = k; gi = start + j; }
+            }
         }
     }
     // Threads past the chunk's end pad with NaN (never taken).
@@ -272,14 +282,21 @@ HERD_KERNEL void herd_logits_merge_summary(const float *in, int lists, const int
     float *record = out + ((long)row * gridDim.y + group) * width;
     HerdSampleMergeCand cand = {s_x, s_id};
     herd_sample_top(cand, padded / nt, n, record, record + n, s_v, s_i);
+    // The records' statistics go to shared memory (s_x is free again) by all threads at once, so thread 0's
+    // loops below wait on no global load (they did, one after another: ~40 us a one-request merge). Groups
+    // of more records than fit (n < 6) read them where they are.
+    const bool staged = count * 6 <= HERD_SAMPLE_CHUNK;
+    if (staged)
+        for (int e = t; e < count * 6; e += nt) s_x[e] = base[(long)(e / 6) * width + 2 * n + e % 6];
+    __syncthreads();
     if (t == 0) {
         // max, rescaled sums and the best draw over the group's records
         float m = HERD_NEG_INF;
-        for (int l = 0; l < count; l++) m = fmaxf(m, base[(long)l * width + 2 * n]);
+        for (int l = 0; l < count; l++) m = fmaxf(m, staged ? s_x[6 * l] : base[(long)l * width + 2 * n]);
         float st = 0, s1 = 0, gk = HERD_NEG_INF, gl = HERD_NEG_INF;
         int gi = HERD_SAMPLE_NONE;
         for (int l = 0; l < count; l++) {
-            const float *stats = base + (long)l * width + 2 * n;
+            const float *stats = staged ? s_x + 6 * l : base + (long)l * width + 2 * n;
             if (stats[0] > HERD_NEG_INF) {
                 st += stats[1] * expf((stats[0] - m) * inv_t);
                 s1 += stats[2] * expf(stats[0] - m);
