@@ -76,8 +76,12 @@ extension GPUBackend {
         } else {
             grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, offsets: w.offsets, rows: rows)
             grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, offsets: w.offsets, rows: rows)
-            swiglu(gate: w.g, up: w.u, rows: slots, into: w.g)
-            grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets, rows: rows)
+            // The down products take silu(gate) * up as they load it where they run on the GEMV.
+            if !grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets, rows: rows,
+                        swigluUp: w.u) {
+                swiglu(gate: w.g, up: w.u, rows: slots, into: w.g)
+                grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets, rows: rows)
+            }
         }
         launch("herd_moe_combine", grid: (rows, columnBlocks(rows: rows, n: e.hidden)), block: 256,
                [.ptr(w.o.data), .ptr(w.slotOf.data), .i32(topK), .ptr(out.data), .i32(e.hidden), .i32(e.hidden), .i32(out.rowLength)])
@@ -166,11 +170,24 @@ extension GPUBackend {
 
     /// y[s] = W_e x[s] for every expert's slots, one launch. Decode-sized steps (`rows` <= 64: a few slots
     /// per expert) take the warp-per-output kernel, larger ones the 64 x 64 tiles.
-    private func grouped(_ e: GPUExperts, weights: UnsafeMutableRawPointer, n: Int, k: Int, x: Tensor, y: Tensor, offsets: Tensor, rows: Int) {
+    /// With `swigluUp`, y[s] = W_e (silu(x[s]) * up[s]) on the GEMV (herd_moe_gemv_swiglu_bf16, BF16 weights);
+    /// false (nothing launched) where that kernel does not take the step.
+    @discardableResult
+    private func grouped(_ e: GPUExperts, weights: UnsafeMutableRawPointer, n: Int, k: Int, x: Tensor, y: Tensor, offsets: Tensor, rows: Int,
+                         swigluUp: Tensor? = nil) -> Bool {
         let bias = driver.fp8Encoding.exponentBias
         let scalesOffset = e.dtype == .f8_e4m3 ? FP8Layout(rows: n, columns: k).scalesOffset : 0
         let vector = e.dtype == .f8_e4m3 ? 16 : 8
-        if rows <= 64 && e.dtype != .f32 && k % vector == 0 && x.rowLength % 4 == 0 {
+        let gemv = rows <= 64 && e.dtype != .f32 && k % vector == 0 && x.rowLength % 4 == 0
+        if let up = swigluUp {
+            guard gemv, e.dtype == .bf16, up.rowLength % 4 == 0 else { return false }
+            let parts = gemvParts(k: k, dtype: e.dtype)
+            launch("herd_moe_gemv_swiglu_bf16", grid: (gemvBlocks(outputs: n, parts: parts), e.count), block: 256,
+                   [.ptr(weights), .ptr(offsets.data), .ptr(x.data), .ptr(up.data), .ptr(y.data), .i32(n), .i32(k), .i32(x.rowLength),
+                    .i32(up.rowLength), .i32(y.rowLength), .i32(driver.warpSize), .i32(parts)])
+            return true
+        }
+        if gemv {
             let parts = gemvParts(k: k, dtype: e.dtype)
             let grid = (gemvBlocks(outputs: n, parts: parts), e.count)
             if e.dtype == .f8_e4m3 {
@@ -183,10 +200,10 @@ extension GPUBackend {
                        [.ptr(weights), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k), .i32(x.rowLength), .i32(y.rowLength),
                         .i32(driver.warpSize), .i32(parts)])
             }
-            return
+            return true
         }
         if tensorCoreGrouped(dtype: e.dtype, count: e.count, weights: weights, scalesOffset: scalesOffset, n: n, k: k, x: x, y: y,
-                             offsets: offsets) { return }
+                             offsets: offsets) { return true }
         let grid = ((n + 63) / 64, e.count)
         switch e.dtype {
         case .f8_e4m3:
@@ -198,5 +215,6 @@ extension GPUBackend {
             launch(name, grid: grid, block: 256,
                    [.ptr(weights), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k), .i32(x.rowLength), .i32(y.rowLength)])
         }
+        return true
     }
 }

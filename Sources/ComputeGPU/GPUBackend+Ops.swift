@@ -124,14 +124,14 @@ extension GPUBackend {
         return gemvSplit && dtype == .f8_e4m3 && chunks >= 4 * driver.warpSize ? 2 : 1
     }
 
-    /// The same for a product on its own (never fused): one too small to occupy the GPU (the MoE router, 16
-    /// outputs: one block, its 4 busy warps walking 5120-element rows one dependent load after another,
-    /// 15 us on an H200 under ncu) is bound by load latency, so every warp of a block shares each group of
-    /// rows instead.
+    /// The same for a product of `outputs` rows: a tiny one (the MoE router, 16 outputs: one block whose 4 busy
+    /// warps walked 5120-element rows load after load, 15 us on an H200 under ncu; 7 us so) is bound by load
+    /// latency, so every warp of a block shares each group of rows. `fusedMatmuls` launches products together
+    /// only where each alone takes the same split, and with it (so a row's bits do not depend on the fusion).
     public func gemvParts(k: Int, dtype: DType, outputs: Int) -> Int {
-        let parts = gemvParts(k: k, dtype: dtype)
-        return gemvBlocks(outputs: outputs, parts: parts) * 4 <= driver.multiprocessorCount ? 256 / driver.warpSize : parts
+        outputs <= Self.tinyProductOutputs ? 256 / driver.warpSize : gemvParts(k: k, dtype: dtype)
     }
+    static let tinyProductOutputs = 128
 
     /// Blocks of 256 threads for `outputs` GEMV output rows, HERD_GEMV_OUTS rows per group of `parts` warps.
     func gemvBlocks(outputs: Int, parts: Int) -> Int {
@@ -225,15 +225,29 @@ extension GPUBackend {
                [.ptr(gate.data), .ptr(up.data), .ptr(out.data), .i32(gate.rowLength), .i32(gate.rowLength), .i32(up.rowLength), .i32(out.rowLength)])
     }
 
-    /// As the default, except that a down product that splits its input into BF16 terms (skinny, split-k
-    /// tiles, cuBLASLt) splits silu(gate) * up directly (herd_mma_split with `up`): the f32 activation is
-    /// never written, a write and a read of rows x width floats and a launch fewer per block.
+    /// As the default, except that the down product takes silu(gate) * up straight from gate and up: one that
+    /// splits its input into BF16 terms (skinny, split-k tiles, cuBLASLt) splits it directly (herd_mma_split
+    /// with `up`), and a BF16 GEMV computes it as it loads its activations (herd_gemv_swiglu_bf16). The f32
+    /// activation is never written: a write and a read of rows x width floats and a launch fewer per block.
     public func swigluMLP(_ x: Tensor, gate: Tensor, up: Tensor, down: Tensor, rows: Int, gateBuffer: Tensor, upBuffer: Tensor,
                           into out: Tensor) {
         matmuls(x, weights: [gate, up], rows: rows, into: [gateBuffer, upBuffer])
         if tensorCoreProduct(gateBuffer, weight: down, rows: rows, into: out, swigluUp: upBuffer) { return }
+        if swigluGEMV(gateBuffer, up: upBuffer, weight: down, rows: rows, into: out) { return }
         swiglu(gate: gateBuffer, up: upBuffer, rows: rows, into: gateBuffer)
         matmul(gateBuffer, weight: down, rows: rows, into: out)
+    }
+
+    /// out = down (silu(gate) * up) on the GEMV where the product takes it, BF16 weights (FP8's builds took
+    /// too many registers); false otherwise.
+    func swigluGEMV(_ gate: Tensor, up: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
+        let n = weight.rowCount, k = weight.rowLength
+        guard weight.dtype == .bf16, up.rowLength % 4 == 0, takesGEMV(weight.dtype, rows: rows, k: k, ldx: gate.rowLength) else { return false }
+        let parts = gemvParts(k: k, dtype: weight.dtype, outputs: n)
+        launch("herd_gemv_swiglu_bf16", grid: (gemvBlocks(outputs: n, parts: parts), 1), block: 256,
+               [.ptr(weight.data), .ptr(gate.data), .ptr(up.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows), .i32(gate.rowLength),
+                .i32(up.rowLength), .i32(out.rowLength), .i32(driver.warpSize), .i32(parts)])
+        return true
     }
 
     public func add(_ y: Tensor, _ x: Tensor, rows: Int) {
@@ -285,7 +299,11 @@ extension GPUBackend: MultiMatmulBackend {
             return
         }
         let n = weights.map(\.rowCount)
-        let parts = gemvParts(k: k, dtype: dtype)
+        let parts = gemvParts(k: k, dtype: dtype, outputs: n[0])
+        guard n.allSatisfy({ gemvParts(k: k, dtype: dtype, outputs: $0) == parts }) else {
+            for (w, out) in zip(weights, outs) { matmul(x, weight: w, rows: rows, into: out) }
+            return
+        }
         let grid = (gemvBlocks(outputs: n.reduce(0, +), parts: parts), 1)
         func at<T>(_ values: [T], _ i: Int, _ none: T) -> T { i < values.count ? values[i] : none }
         let matrices: [Arg] = (0..<3).map { .ptr(at(weights, $0, weights[0]).data) }

@@ -186,8 +186,10 @@ struct GPUCheck: ParsableCommand {
         do {
             // q/k/v-shaped products in one launch (herd_gemv3_* at 1-3 rows, herd_skinny_* at 8; 40 rows: one
             // split of the input for all three) give each product's bits alone.
-            for dtype in [DType.bf16, .f8_e4m3] {
-                let k = 2048, ns = [96, 40, 32]  // k long enough for two warps per row group (gemvParts); 40: a partial column block
+            // k long enough for two warps per row group (gemvParts); 136, 40: partial column blocks. The second
+            // set is of tiny products (at most GPUBackend.tinyProductOutputs rows: every warp of a block per group).
+            for (dtype, ns) in [(DType.bf16, [160, 136, 132]), (.f8_e4m3, [160, 136, 132]), (.bf16, [96, 40, 32]), (.f8_e4m3, [96, 40, 32])] {
+                let k = 2048
                 let ws = try ns.indices.map { i in
                     try gpu.syntheticWeight(SyntheticWeightSpec(name: "m\(i)", shape: [ns[i], k], dtype: dtype, seed: UInt64(40 + i), std: 0.02))
                 }
@@ -199,7 +201,7 @@ struct GPUCheck: ParsableCommand {
                     for i in ns.indices { gpu.matmul(xt, weight: ws[i], rows: rowCount, into: alone[i]) }
                     let a = fused.flatMap { gpu.read($0, rows: rowCount) }, b = alone.flatMap { gpu.read($0, rows: rowCount) }
                     let nonzero = a.contains { $0 != 0 }
-                    record("three products in one launch = each alone (\(dtype), \(rowCount) rows)", a == b && nonzero,
+                    record("three products in one launch = each alone (\(dtype), \(ns) outputs, \(rowCount) rows)", a == b && nonzero,
                            a == b ? (nonzero ? "bit for bit" : "all zero") : "differ")
                     // Against exact products on the host (the synthetic weights' values decoded exactly; FP8 rows
                     // go through two warps per row group, gemvParts).
@@ -218,10 +220,34 @@ struct GPUCheck: ParsableCommand {
                         }
                     }
                     // The host's order is [matrix][row][output], the GPU reads [matrix][row][output] too.
-                    let how = gpu.takesGEMV(dtype, rows: rowCount, k: k, ldx: k) ? ", \(gpu.gemvParts(k: k, dtype: dtype)) warps per row group" : ""
-                    compare("q/k/v-shaped products (\(dtype), \(rowCount) rows, k \(k)\(how)) against exact host products", a, reference,
-                            tolerance: 1e-5)
+                    let how = gpu.takesGEMV(dtype, rows: rowCount, k: k, ldx: k)
+                        ? ", \(gpu.gemvParts(k: k, dtype: dtype, outputs: ns[0])) warps per row group" : ""
+                    compare("q/k/v-shaped products (\(dtype), \(ns) outputs, \(rowCount) rows, k \(k)\(how)) against exact host products", a,
+                            reference, tolerance: 1e-5)
                 }
+            }
+        }
+        do {
+            // The MLP's down product with SwiGLU inside (herd_gemv_swiglu_bf16 at 1-3 rows, the split at 8) gives
+            // the bits of herd_swiglu and then the product.
+            let hidden = 1024, width = 2048
+            let spec = { (name: String, shape: [Int], seed: UInt64) in
+                SyntheticWeightSpec(name: name, shape: shape, dtype: .bf16, seed: seed, std: 0.02)
+            }
+            let gate = try gpu.syntheticWeight(spec("gate", [width, hidden], 50)), up = try gpu.syntheticWeight(spec("up", [width, hidden], 51))
+            let down = try gpu.syntheticWeight(spec("down", [hidden, width], 52))
+            for rowCount in [1, 3, 8] {
+                let xt = load(gpu, randoms(rowCount * hidden), [rowCount, hidden])
+                let g = gpu.zeros([rowCount, width]), u = gpu.zeros([rowCount, width])
+                let fused = gpu.zeros([rowCount, hidden]), apart = gpu.zeros([rowCount, hidden])
+                gpu.swigluMLP(xt, gate: gate, up: up, down: down, rows: rowCount, gateBuffer: g, upBuffer: u, into: fused)
+                gpu.matmuls(xt, weights: [gate, up], rows: rowCount, into: [g, u])
+                gpu.swiglu(gate: g, up: u, rows: rowCount, into: g)
+                gpu.matmul(g, weight: down, rows: rowCount, into: apart)
+                let a = gpu.read(fused, rows: rowCount), b = gpu.read(apart, rows: rowCount)
+                let nonzero = a.contains { $0 != 0 }
+                record("MLP with SwiGLU inside the down product = SwiGLU then the product (BF16, \(rowCount) rows)", a == b && nonzero,
+                       a == b ? (nonzero ? "bit for bit" : "all zero") : "differ")
             }
         }
         do {

@@ -236,8 +236,8 @@ HERD_KERNEL void herd_mma_split(const float *x, const float *up, unsigned *xa, i
         const int e = fp8_order ? 4 * (i >> 1) + (i & 1) : 2 * i, step = fp8_order ? 2 : 1;
         float v0 = x[(long)r * ldx + e], v1 = x[(long)r * ldx + e + step];
         if (up) {
-            v0 = v0 / (1.0f + expf(-v0)) * up[(long)r * ldu + e];
-            v1 = v1 / (1.0f + expf(-v1)) * up[(long)r * ldu + e + step];
+            v0 = herd_silu_mul(v0, up[(long)r * ldu + e]);
+            v1 = herd_silu_mul(v1, up[(long)r * ldu + e + step]);
         }
         herd_split_pair(v0, v1, terms, parts);
         for (int p = 0; p < terms; p++) {
@@ -496,7 +496,7 @@ __device__ __forceinline__ void herd_skinny_tile(const unsigned char *w, const f
                     float up = 0.0f;
                     for (int wi = 0; wi < HERD_SKINNY_WARPS; wi++) up += red[wi][slot + NT * 4][l];
                     if (scales_up) up *= scales_up[n];
-                    sum = sum / (1.0f + expf(-sum)) * up;
+                    sum = herd_silu_mul(sum, up);
                 }
                 y[(long)r * ldy + n] = sum;
             }

@@ -268,14 +268,23 @@ HERD_KERNEL void herd_logits_merge_summary(const float *in, int lists, const int
     const float *base = in + ((long)row * lists + first) * width;
     const float inv_t = __int_as_float(params[4 * row]);
     const int total = count * n, padded = ((total + nt - 1) / nt) * nt;
-    for (int e = t; e < padded; e += nt) {
-        if (e < total) {
-            const int list = e / n, k = e % n;
-            s_x[e] = base[(long)list * width + k];
-            s_id[e] = __float_as_int(base[(long)list * width + n + k]);
-        } else {
-            s_x[e] = __int_as_float(0x7fc00000);
-            s_id[e] = HERD_SAMPLE_NONE;
+    // HERD_SAMPLE_OWN candidates per thread loaded together, then stored (past the end: NaN, never taken).
+    for (int e0 = t; e0 < padded; e0 += HERD_SAMPLE_OWN * nt) {
+        float xv[HERD_SAMPLE_OWN];
+        int iv[HERD_SAMPLE_OWN];
+#pragma unroll
+        for (int c = 0; c < HERD_SAMPLE_OWN; c++) {
+            const int e = e0 + c * nt, list = e / n, k = e % n;
+            xv[c] = e < total ? base[(long)list * width + k] : __int_as_float(0x7fc00000);
+            iv[c] = e < total ? __float_as_int(base[(long)list * width + n + k]) : HERD_SAMPLE_NONE;
+        }
+#pragma unroll
+        for (int c = 0; c < HERD_SAMPLE_OWN; c++) {
+            const int e = e0 + c * nt;
+            if (e < padded) {
+                s_x[e] = xv[c];
+                s_id[e] = iv[c];
+            }
         }
     }
     __syncthreads();
