@@ -74,14 +74,13 @@ extension GPUBackend {
             // Decode steps with a couple of slots per expert or more (a single slot streams faster on the GEMV).
             skinnyExperts(e, workspace: w, slots: slots)
         } else {
-            grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, offsets: w.offsets, rows: rows)
-            grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, offsets: w.offsets, rows: rows)
-            // The down products take silu(gate) * up as they load it where they run on the GEMV.
-            if !grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets, rows: rows,
-                        swigluUp: w.u) {
+            // Gate and up with their SwiGLU in one launch where they run on the GEMV; three launches otherwise.
+            if !groupedGated(e, x: w.xg, y: w.g, offsets: w.offsets, rows: rows) {
+                grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, offsets: w.offsets, rows: rows)
+                grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, offsets: w.offsets, rows: rows)
                 swiglu(gate: w.g, up: w.u, rows: slots, into: w.g)
-                grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets, rows: rows)
             }
+            grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets, rows: rows)
         }
         launch("herd_moe_combine", grid: (rows, columnBlocks(rows: rows, n: e.hidden)), block: 256,
                [.ptr(w.o.data), .ptr(w.slotOf.data), .i32(topK), .ptr(out.data), .i32(e.hidden), .i32(e.hidden), .i32(out.rowLength)])
@@ -170,24 +169,11 @@ extension GPUBackend {
 
     /// y[s] = W_e x[s] for every expert's slots, one launch. Decode-sized steps (`rows` <= 64: a few slots
     /// per expert) take the warp-per-output kernel, larger ones the 64 x 64 tiles.
-    /// With `swigluUp`, y[s] = W_e (silu(x[s]) * up[s]) on the GEMV (herd_moe_gemv_swiglu_bf16, BF16 weights);
-    /// false (nothing launched) where that kernel does not take the step.
-    @discardableResult
-    private func grouped(_ e: GPUExperts, weights: UnsafeMutableRawPointer, n: Int, k: Int, x: Tensor, y: Tensor, offsets: Tensor, rows: Int,
-                         swigluUp: Tensor? = nil) -> Bool {
+    private func grouped(_ e: GPUExperts, weights: UnsafeMutableRawPointer, n: Int, k: Int, x: Tensor, y: Tensor, offsets: Tensor, rows: Int) {
         let bias = driver.fp8Encoding.exponentBias
         let scalesOffset = e.dtype == .f8_e4m3 ? FP8Layout(rows: n, columns: k).scalesOffset : 0
         let vector = e.dtype == .f8_e4m3 ? 16 : 8
-        let gemv = rows <= 64 && e.dtype != .f32 && k % vector == 0 && x.rowLength % 4 == 0
-        if let up = swigluUp {
-            guard gemv, e.dtype == .bf16, up.rowLength % 4 == 0 else { return false }
-            let parts = gemvParts(k: k, dtype: e.dtype)
-            launch("herd_moe_gemv_swiglu_bf16", grid: (gemvBlocks(outputs: n, parts: parts), e.count), block: 256,
-                   [.ptr(weights), .ptr(offsets.data), .ptr(x.data), .ptr(up.data), .ptr(y.data), .i32(n), .i32(k), .i32(x.rowLength),
-                    .i32(up.rowLength), .i32(y.rowLength), .i32(driver.warpSize), .i32(parts)])
-            return true
-        }
-        if gemv {
+        if rows <= 64 && e.dtype != .f32 && k % vector == 0 && x.rowLength % 4 == 0 {
             let parts = gemvParts(k: k, dtype: e.dtype)
             let grid = (gemvBlocks(outputs: n, parts: parts), e.count)
             if e.dtype == .f8_e4m3 {
@@ -200,10 +186,10 @@ extension GPUBackend {
                        [.ptr(weights), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k), .i32(x.rowLength), .i32(y.rowLength),
                         .i32(driver.warpSize), .i32(parts)])
             }
-            return true
+            return
         }
         if tensorCoreGrouped(dtype: e.dtype, count: e.count, weights: weights, scalesOffset: scalesOffset, n: n, k: k, x: x, y: y,
-                             offsets: offsets) { return true }
+                             offsets: offsets) { return }
         let grid = ((n + 63) / 64, e.count)
         switch e.dtype {
         case .f8_e4m3:
@@ -214,6 +200,25 @@ extension GPUBackend {
             let name = e.dtype == .bf16 ? "herd_moe_gemm_bf16" : e.dtype == .f16 ? "herd_moe_gemm_f16" : "herd_moe_gemm_f32"
             launch(name, grid: grid, block: 256,
                    [.ptr(weights), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k), .i32(x.rowLength), .i32(y.rowLength)])
+        }
+    }
+
+    /// y[s] = silu(G_e x[s]) * (U_e x[s]) for every expert's slots in one GEMV launch (herd_moe_gemv_gated_*:
+    /// BF16, and FP8 at one row), with the bits of `grouped` twice and herd_swiglu; false (nothing launched)
+    /// where the grouped products would not run on the GEMV.
+    private func groupedGated(_ e: GPUExperts, x: Tensor, y: Tensor, offsets: Tensor, rows: Int) -> Bool {
+        let n = e.width, k = e.hidden, fp8 = e.dtype == .f8_e4m3
+        guard rows <= 64, e.dtype == .bf16 || (fp8 && rows == 1), k % (fp8 ? 16 : 8) == 0, x.rowLength % 4 == 0 else { return false }
+        let parts = gemvParts(k: k, dtype: e.dtype)
+        let grid = (gemvBlocks(outputs: 2 * n, parts: parts), e.count)  // two outputs (four rows) per group of warps
+        let table = e.table.data, stride = e.count * 8
+        let io: [Arg] = [.ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k), .i32(x.rowLength), .i32(y.rowLength), .i32(driver.warpSize)]
+        if fp8 {
+            launch("herd_moe_gemv_gated_fp8_1", grid: grid, block: 256,
+                   [.ptr(table), .ptr(table + stride), .u64(UInt64(FP8Layout(rows: n, columns: k).scalesOffset))] + io
+                   + [.i32(driver.fp8Encoding.exponentBias), .i32(parts)])
+        } else {
+            launch("herd_moe_gemv_gated_bf16", grid: grid, block: 256, [.ptr(table), .ptr(table + stride)] + io + [.i32(parts)])
         }
         return true
     }

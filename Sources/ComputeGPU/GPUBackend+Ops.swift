@@ -78,9 +78,10 @@ extension GPUBackend {
         precondition([.f32, .f16, .bf16].contains(table.dtype), "embedding table type \(table.dtype)")
         let ids = stage([tokens])[0]
         if table.dtype == .f32 {
-            launch("herd_embed_f32", grid: (tokens.count, 1), block: 256, [.ptr(table.data), .ptr(ids), .ptr(out.data), .i32(table.rowLength), .i32(out.rowLength)])
+            launch("herd_embed_f32", grid: (tokens.count, columnBlocks(rows: tokens.count, n: table.rowLength)), block: 256,
+                   [.ptr(table.data), .ptr(ids), .ptr(out.data), .i32(table.rowLength), .i32(out.rowLength)])
         } else {
-            launch("herd_embed_16", grid: (tokens.count, 1), block: 256,
+            launch("herd_embed_16", grid: (tokens.count, columnBlocks(rows: tokens.count, n: table.rowLength)), block: 256,
                    [.ptr(table.data), .ptr(ids), .ptr(out.data), .i32(table.rowLength), .i32(out.rowLength), .i32(table.dtype == .bf16 ? 1 : 0)])
         }
     }
@@ -225,28 +226,39 @@ extension GPUBackend {
                [.ptr(gate.data), .ptr(up.data), .ptr(out.data), .i32(gate.rowLength), .i32(gate.rowLength), .i32(up.rowLength), .i32(out.rowLength)])
     }
 
-    /// As the default, except that the down product takes silu(gate) * up straight from gate and up: one that
-    /// splits its input into BF16 terms (skinny, split-k tiles, cuBLASLt) splits it directly (herd_mma_split
-    /// with `up`), and a BF16 GEMV computes it as it loads its activations (herd_gemv_swiglu_bf16). The f32
-    /// activation is never written: a write and a read of rows x width floats and a launch fewer per block.
+    /// As the default, except that SwiGLU never takes a launch of its own where it can ride on a product:
+    /// decode-sized gate and up products on the GEMV write silu(gate) * up themselves (herd_gemv_gated_*:
+    /// one launch, neither product written), and a down product that splits its input into BF16 terms
+    /// (skinny, split-k tiles, cuBLASLt) splits silu(gate) * up directly (herd_mma_split with `up`).
     public func swigluMLP(_ x: Tensor, gate: Tensor, up: Tensor, down: Tensor, rows: Int, gateBuffer: Tensor, upBuffer: Tensor,
                           into out: Tensor) {
+        if gatedGEMV(x, gate: gate, up: up, rows: rows, into: gateBuffer) {
+            matmul(gateBuffer, weight: down, rows: rows, into: out)
+            return
+        }
         matmuls(x, weights: [gate, up], rows: rows, into: [gateBuffer, upBuffer])
         if tensorCoreProduct(gateBuffer, weight: down, rows: rows, into: out, swigluUp: upBuffer) { return }
-        if swigluGEMV(gateBuffer, up: upBuffer, weight: down, rows: rows, into: out) { return }
         swiglu(gate: gateBuffer, up: upBuffer, rows: rows, into: gateBuffer)
         matmul(gateBuffer, weight: down, rows: rows, into: out)
     }
 
-    /// out = down (silu(gate) * up) on the GEMV where the product takes it, BF16 weights (FP8's builds took
-    /// too many registers); false otherwise.
-    func swigluGEMV(_ gate: Tensor, up: Tensor, weight: Tensor, rows: Int, into out: Tensor) -> Bool {
-        let n = weight.rowCount, k = weight.rowLength
-        guard weight.dtype == .bf16, up.rowLength % 4 == 0, takesGEMV(weight.dtype, rows: rows, k: k, ldx: gate.rowLength) else { return false }
-        let parts = gemvParts(k: k, dtype: weight.dtype, outputs: n)
-        launch("herd_gemv_swiglu_bf16", grid: (gemvBlocks(outputs: n, parts: parts), 1), block: 256,
-               [.ptr(weight.data), .ptr(gate.data), .ptr(up.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows), .i32(gate.rowLength),
-                .i32(up.rowLength), .i32(out.rowLength), .i32(driver.warpSize), .i32(parts)])
+    /// out = silu(gate x) * (up x) in one GEMV launch (BF16; FP8 at one row, where the one-row build runs)
+    /// where both products would take the GEMV, with the bits of the two products and herd_swiglu; false
+    /// (nothing launched) otherwise.
+    func gatedGEMV(_ x: Tensor, gate: Tensor, up: Tensor, rows: Int, into out: Tensor) -> Bool {
+        let n = gate.rowCount, k = gate.rowLength, dtype = gate.dtype
+        guard up.dtype == dtype, up.rowCount == n, up.rowLength == k, dtype == .bf16 || (dtype == .f8_e4m3 && rows == 1),
+              takesGEMV(dtype, rows: rows, k: k, ldx: x.rowLength) else { return false }
+        let parts = gemvParts(k: k, dtype: dtype, outputs: n)
+        let grid = (gemvBlocks(outputs: 2 * n, parts: parts), 1)  // two outputs (four rows) per group of warps
+        let io: [Arg] = [.ptr(x.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows), .i32(x.rowLength), .i32(out.rowLength), .i32(driver.warpSize)]
+        if dtype == .f8_e4m3 {
+            launch("herd_gemv_gated_fp8_1", grid: grid, block: 256,
+                   [.ptr(gate.data), .ptr(up.data), .ptr(FP8Layout.scales(of: gate)), .ptr(FP8Layout.scales(of: up))] + io
+                   + [.i32(driver.fp8Encoding.exponentBias), .i32(parts)])
+        } else {
+            launch("herd_gemv_gated_bf16", grid: grid, block: 256, [.ptr(gate.data), .ptr(up.data)] + io + [.i32(parts)])
+        }
         return true
     }
 
@@ -257,7 +269,7 @@ extension GPUBackend {
 
     public func gatherRows(_ x: Tensor, indices: [Int], into out: Tensor) {
         let staged = stage([indices.map { Int32($0) }])[0]
-        launch("herd_gather_rows", grid: (indices.count, 1), block: 256,
+        launch("herd_gather_rows", grid: (indices.count, columnBlocks(rows: indices.count, n: x.rowLength)), block: 256,
                [.ptr(x.data), .ptr(staged), .ptr(out.data), .i32(x.rowLength), .i32(x.rowLength), .i32(out.rowLength)])
     }
 

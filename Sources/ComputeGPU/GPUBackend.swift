@@ -126,7 +126,7 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
         "herd_gemv_fp8_1", "herd_gemv3_fp8_1", "herd_moe_gemv_fp8_1", "herd_embed_16",
         "herd_synthetic_fill", "herd_moe_route", "herd_moe_gather", "herd_moe_gemm_bf16", "herd_moe_gemm_f16", "herd_moe_gemm_f32",
         "herd_moe_gemm_fp8", "herd_moe_combine", "herd_moe_gemv_bf16", "herd_moe_gemv_f16", "herd_moe_gemv_fp8",
-        "herd_gemv_swiglu_bf16", "herd_moe_gemv_swiglu_bf16",
+        "herd_gemv_gated_bf16", "herd_gemv_gated_fp8_1", "herd_moe_gemv_gated_bf16", "herd_moe_gemv_gated_fp8_1",
     ]
 
     /// A backend on `driver`'s device: compiles (or loads from the cache: `kernelCache`, by default

@@ -228,26 +228,30 @@ struct GPUCheck: ParsableCommand {
             }
         }
         do {
-            // The MLP's down product with SwiGLU inside (herd_gemv_swiglu_bf16 at 1-3 rows, the split at 8) gives
-            // the bits of herd_swiglu and then the product.
+            // An MLP's gate and up products writing their SwiGLU in one launch (herd_gemv_gated_*: BF16 at 1-3 rows,
+            // FP8 at one row) give the bits of the two products and herd_swiglu (and at 8 rows, the down product
+            // splitting silu(gate) * up itself gives those of herd_swiglu and then the product).
             let hidden = 1024, width = 2048
-            let spec = { (name: String, shape: [Int], seed: UInt64) in
-                SyntheticWeightSpec(name: name, shape: shape, dtype: .bf16, seed: seed, std: 0.02)
-            }
-            let gate = try gpu.syntheticWeight(spec("gate", [width, hidden], 50)), up = try gpu.syntheticWeight(spec("up", [width, hidden], 51))
-            let down = try gpu.syntheticWeight(spec("down", [hidden, width], 52))
-            for rowCount in [1, 3, 8] {
-                let xt = load(gpu, randoms(rowCount * hidden), [rowCount, hidden])
-                let g = gpu.zeros([rowCount, width]), u = gpu.zeros([rowCount, width])
-                let fused = gpu.zeros([rowCount, hidden]), apart = gpu.zeros([rowCount, hidden])
-                gpu.swigluMLP(xt, gate: gate, up: up, down: down, rows: rowCount, gateBuffer: g, upBuffer: u, into: fused)
-                gpu.matmuls(xt, weights: [gate, up], rows: rowCount, into: [g, u])
-                gpu.swiglu(gate: g, up: u, rows: rowCount, into: g)
-                gpu.matmul(g, weight: down, rows: rowCount, into: apart)
-                let a = gpu.read(fused, rows: rowCount), b = gpu.read(apart, rows: rowCount)
-                let nonzero = a.contains { $0 != 0 }
-                record("MLP with SwiGLU inside the down product = SwiGLU then the product (BF16, \(rowCount) rows)", a == b && nonzero,
-                       a == b ? (nonzero ? "bit for bit" : "all zero") : "differ")
+            for (dtype, rowCounts) in [(DType.bf16, [1, 3, 8]), (.f8_e4m3, [1])] {
+                let spec = { (name: String, shape: [Int], seed: UInt64) in
+                    SyntheticWeightSpec(name: name, shape: shape, dtype: dtype, seed: seed, std: 0.02)
+                }
+                let gate = try gpu.syntheticWeight(spec("gate", [width, hidden], 50))
+                let up = try gpu.syntheticWeight(spec("up", [width, hidden], 51))
+                let down = try gpu.syntheticWeight(spec("down", [hidden, width], 52))
+                for rowCount in rowCounts {
+                    let xt = load(gpu, randoms(rowCount * hidden), [rowCount, hidden])
+                    let g = gpu.zeros([rowCount, width]), u = gpu.zeros([rowCount, width])
+                    let fused = gpu.zeros([rowCount, hidden]), apart = gpu.zeros([rowCount, hidden])
+                    gpu.swigluMLP(xt, gate: gate, up: up, down: down, rows: rowCount, gateBuffer: g, upBuffer: u, into: fused)
+                    gpu.matmuls(xt, weights: [gate, up], rows: rowCount, into: [g, u])
+                    gpu.swiglu(gate: g, up: u, rows: rowCount, into: g)
+                    gpu.matmul(g, weight: down, rows: rowCount, into: apart)
+                    let a = gpu.read(fused, rows: rowCount), b = gpu.read(apart, rows: rowCount)
+                    let nonzero = a.contains { $0 != 0 }
+                    record("MLP with SwiGLU in the gate/up launch = products, SwiGLU, product (\(dtype), \(rowCount) rows)", a == b && nonzero,
+                           a == b ? (nonzero ? "bit for bit" : "all zero") : "differ")
+                }
             }
         }
         do {

@@ -29,11 +29,12 @@ __device__ float herd_block_max(float v, float *shared) {
     return m;
 }
 
-// out[r] = table[tokens[r]], table f32 [vocab, width]. grid: rows.
+// out[r] = table[tokens[r]], table f32 [vocab, width]. grid: (rows, column blocks): a one-row step's copy
+// is spread over blocks (one block walked it a load and a store at a time, ~11 us).
 HERD_KERNEL void herd_embed_f32(const float *table, const int *tokens, float *out, int width, int ldo) {
     herd_grid_sync();
     const float *src = table + (long)tokens[blockIdx.x] * width;
-    for (int i = threadIdx.x; i < width; i += blockDim.x) out[(long)blockIdx.x * ldo + i] = src[i];
+    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < width; i += blockDim.x * gridDim.y) out[(long)blockIdx.x * ldo + i] = src[i];
 }
 
 // out[r] = x[r] / rms(x[r]) * w (w may be null). grid: rows; block: 256.
@@ -216,10 +217,11 @@ HERD_KERNEL void herd_add(float *y, const float *x, int n, int ldy, int ldx) {
     for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y) y[(long)blockIdx.x * ldy + i] += x[(long)blockIdx.x * ldx + i];
 }
 
-// out[i] = x[indices[i]]. grid: count.
+// out[i] = x[indices[i]]. grid: (count, column blocks).
 HERD_KERNEL void herd_gather_rows(const float *x, const int *indices, float *out, int n, int ldx, int ldo) {
     herd_grid_sync();
-    for (int i = threadIdx.x; i < n; i += blockDim.x) out[(long)blockIdx.x * ldo + i] = x[(long)indices[blockIdx.x] * ldx + i];
+    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.y)
+        out[(long)blockIdx.x * ldo + i] = x[(long)indices[blockIdx.x] * ldx + i];
 }
 
 // y[indices[i]] += x[i]; one block per destination row walks the list, so repeated indices never race.
@@ -267,14 +269,19 @@ __device__ __forceinline__ float herd_fp8_to_float(unsigned int b, int bias) {
 #ifndef HERD_GEMV_PREFETCH
 #define HERD_GEMV_PREFETCH 0
 #endif
-// SWIGLU: the activations are silu(x) * up, computed as they are loaded (herd_silu_mul, herd_swiglu's
-// arithmetic: the same bits as running herd_swiglu first), so an MLP's down product needs no SwiGLU launch.
-template <int E, typename Load, int R = HERD_GEMV_ROWS, bool SWIGLU = false>
+// GATED: an MLP's gate and up products with their SwiGLU, y[n] = silu(gate_n . x) * (up_n . x): a warp's
+// HERD_GEMV_OUTS rows are gate rows n0, n0 + 1 and up rows n0, n0 + 1 (w_up, scales_up), summed exactly as
+// the plain products sum them, so y has the bits of the two products and herd_swiglu after them, with
+// neither product written and one launch instead of three.
+template <int E, typename Load, int R = HERD_GEMV_ROWS, bool GATED = false>
 __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, const float *scales, const float *x, float *y,
-                             int n_total, int k, int m, int ldx, int ldy, int warp, int n0, int kparts, const float *up = 0,
-                             int ldu = 0) {
+                             int n_total, int k, int m, int ldx, int ldy, int warp, int n0, int kparts,
+                             const unsigned char *w_up = 0, const float *scales_up = 0) {
     __shared__ float s_part[1024 / 32][HERD_GEMV_OUTS][HERD_GEMV_ROWS];
     const int lane = threadIdx.x % warp, wid = threadIdx.x / warp, kp = wid % kparts;
+    // Row o of the warp: output n0 + o (gated: output n0 + o % 2 of the gate, o < 2, or of the up matrix).
+    auto out_of = [&](int o) { return n0 + (GATED ? (o & 1) : o); };
+    auto row_of = [&](int o) { return (const uint4 *)((GATED && o >= 2 ? w_up : w) + (long)out_of(o) * row_bytes); };
     float acc[HERD_GEMV_OUTS][R];
 #pragma unroll
     for (int o = 0; o < HERD_GEMV_OUTS; o++)
@@ -287,22 +294,21 @@ __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, 
         uint4 next[HERD_GEMV_OUTS];
 #pragma unroll
         for (int o = 0; o < HERD_GEMV_OUTS; o++)
-            next[o] = n0 + o < n_total && first < chunks ? ((const uint4 *)(w + (long)(n0 + o) * row_bytes))[first] : make_uint4(0u, 0u, 0u, 0u);
+            next[o] = out_of(o) < n_total && first < chunks ? row_of(o)[first] : make_uint4(0u, 0u, 0u, 0u);
         // The weights' first loads are out before the wait for the previous kernel (herd_grid_wait), so they
         // overlap its tail; with HERD_GEMV_PREFETCH, that many more chunks per row head for L2 as well.
 #pragma unroll
         for (int p = 1; p <= HERD_GEMV_PREFETCH; p++)
 #pragma unroll
             for (int o = 0; o < HERD_GEMV_OUTS; o++)
-                if (n0 + o < n_total && first + p * step < chunks) herd_prefetch_l2(w + (long)(n0 + o) * row_bytes + 16L * (first + p * step));
+                if (out_of(o) < n_total && first + p * step < chunks) herd_prefetch_l2(row_of(o) + first + p * step);
         herd_grid_wait();
         for (int c = first; c < chunks; c += step) {
             uint4 raw[HERD_GEMV_OUTS];
 #pragma unroll
             for (int o = 0; o < HERD_GEMV_OUTS; o++) {
                 raw[o] = next[o];
-                next[o] = n0 + o < n_total && c + step < chunks ? ((const uint4 *)(w + (long)(n0 + o) * row_bytes))[c + step]
-                                                                : make_uint4(0u, 0u, 0u, 0u);
+                next[o] = out_of(o) < n_total && c + step < chunks ? row_of(o)[c + step] : make_uint4(0u, 0u, 0u, 0u);
             }
             float wv[HERD_GEMV_OUTS][E];
 #pragma unroll
@@ -314,12 +320,7 @@ __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, 
                 const float4 *xr = (const float4 *)(x + (long)j * ldx + base);
 #pragma unroll
                 for (int e = 0; e < E / 4; e++) {
-                    float4 xv = xr[e];
-                    if (SWIGLU) {
-                        const float4 uv = ((const float4 *)(up + (long)j * ldu + base))[e];
-                        xv = make_float4(herd_silu_mul(xv.x, uv.x), herd_silu_mul(xv.y, uv.y), herd_silu_mul(xv.z, uv.z),
-                                         herd_silu_mul(xv.w, uv.w));
-                    }
+                    const float4 xv = xr[e];
 #pragma unroll
                     for (int o = 0; o < HERD_GEMV_OUTS; o++)
                         acc[o][j] += wv[o][4 * e] * xv.x + wv[o][4 * e + 1] * xv.y + wv[o][4 * e + 2] * xv.z + wv[o][4 * e + 3] * xv.w;
@@ -330,11 +331,25 @@ __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, 
         herd_grid_wait();
     }
     herd_grid_release();  // the next kernel may take the multiprocessors this one leaves
+    // Output o of a gated warp: its gate and up sums, scaled as the plain products write them, then SwiGLU.
+    auto gated = [&](int n, float g, float u) { return herd_silu_mul(scales ? g * scales[n] : g, scales_up ? u * scales_up[n] : u); };
     // The warp's rows are all here (n0 is the same for every lane of the warp). One warp per group: written
     // now; several (kparts, the same for the whole block, so every thread reaches both barriers): each warp's
     // sums go to shared memory and the group's first warp adds them in order. (Two loops rather than one:
     // one loop changed the 8-row kernels' register allocation, and this form is the one measured.)
     if (kparts == 1) {
+        if (GATED) {
+#pragma unroll
+            for (int o = 0; o < 2; o++)
+#pragma unroll
+                for (int j = 0; j < R; j++) {
+                    if (j >= m) break;
+                    const float g = herd_warp_sum(acc[o][j], warp), u = herd_warp_sum(acc[o + 2][j], warp);
+                    const int n = n0 + o;
+                    if (n < n_total && lane == 0) y[(long)j * ldy + n] = gated(n, g, u);
+                }
+            return;
+        }
 #pragma unroll
         for (int o = 0; o < HERD_GEMV_OUTS; o++)
 #pragma unroll
@@ -356,28 +371,35 @@ __device__ void herd_gemv_at(const unsigned char *w, long row_bytes, Load load, 
         }
     __syncthreads();
     if (kp == 0 && lane == 0) {
-        for (int o = 0; o < HERD_GEMV_OUTS; o++) {
+        for (int o = 0; o < (GATED ? 2 : HERD_GEMV_OUTS); o++) {
             const int n = n0 + o;
             for (int j = 0; j < R && j < m; j++) {
                 float total = s_part[wid][o][j];
                 for (int p = 1; p < kparts; p++) total += s_part[wid + p][o][j];
-                if (n < n_total) y[(long)j * ldy + n] = scales ? total * scales[n] : total;
+                if (GATED) {
+                    float u = s_part[wid][o + 2][j];
+                    for (int p = 1; p < kparts; p++) u += s_part[wid + p][o + 2][j];
+                    if (n < n_total) y[(long)j * ldy + n] = gated(n, total, u);
+                } else if (n < n_total) {
+                    y[(long)j * ldy + n] = scales ? total * scales[n] : total;
+                }
             }
         }
     }
     __syncthreads();  // s_part is reused by the next pass (herd_moe_gemv)
 }
 
-// The warp's first output row: groups of kparts warps of the grid in order, HERD_GEMV_OUTS rows each.
-__device__ __forceinline__ int herd_gemv_first_row(int warp, int kparts) {
-    return (blockIdx.x * (blockDim.x / warp / kparts) + threadIdx.x / warp / kparts) * HERD_GEMV_OUTS;
+// The warp's first output row: groups of kparts warps of the grid in order, `per` rows each.
+__device__ __forceinline__ int herd_gemv_first_row(int warp, int kparts, int per = HERD_GEMV_OUTS) {
+    return (blockIdx.x * (blockDim.x / warp / kparts) + threadIdx.x / warp / kparts) * per;
 }
 
-template <int E, typename Load, int R = HERD_GEMV_ROWS, bool SWIGLU = false>
+template <int E, typename Load, int R = HERD_GEMV_ROWS, bool GATED = false>
 __device__ void herd_gemv(const unsigned char *w, long row_bytes, Load load, const float *scales, const float *x, float *y,
-                          int n_total, int k, int m, int ldx, int ldy, int warp, int kparts, const float *up = 0, int ldu = 0) {
-    herd_gemv_at<E, Load, R, SWIGLU>(w, row_bytes, load, scales, x, y, n_total, k, m, ldx, ldy, warp, herd_gemv_first_row(warp, kparts),
-                                     kparts, up, ldu);
+                          int n_total, int k, int m, int ldx, int ldy, int warp, int kparts, const unsigned char *w_up = 0,
+                          const float *scales_up = 0) {
+    herd_gemv_at<E, Load, R, GATED>(w, row_bytes, load, scales, x, y, n_total, k, m, ldx, ldy, warp,
+                                    herd_gemv_first_row(warp, kparts, GATED ? 2 : HERD_GEMV_OUTS), kparts, w_up, scales_up);
 }
 
 // Up to three products of the same activations in one launch (a layer's q, k and v, or an MLP's gate and
@@ -473,19 +495,24 @@ HERD_KERNEL void __launch_bounds__(256) herd_gemv_fp8_1(const unsigned char *w, 
     load.bias = bias;
     herd_gemv<16, HerdLoadFP8, 1>(w, (long)k, load, scales, x, y, n, k, 1, ldx, ldy, warp, kparts);
 }
-// The down product of an MLP from its gate and up products (x = gate, SWIGLU above), BF16 weights. (FP8 builds
-// measured 171-200 registers against the plain ones' 60-175: FP8 keeps herd_swiglu.)
-HERD_KERNEL void __launch_bounds__(256) herd_gemv_swiglu_bf16(const unsigned char *w, const float *x, const float *up, float *y, int n, int k,
-                                                              int m, int ldx, int ldu, int ldy, int warp, int kparts) {
-    herd_gemv<8, HerdLoadBF16, HERD_GEMV_ROWS, true>(w, (long)k * 2, HerdLoadBF16(), (const float *)0, x, y, n, k, m, ldx, ldy, warp, kparts, up,
-                                                     ldu);
+// An MLP's gate and up products with their SwiGLU (GATED above; n outputs): BF16, and FP8 for one row.
+HERD_KERNEL void __launch_bounds__(256) herd_gemv_gated_bf16(const unsigned char *w, const unsigned char *w_up, const float *x, float *y, int n,
+                                                             int k, int m, int ldx, int ldy, int warp, int kparts) {
+    herd_gemv<8, HerdLoadBF16, HERD_GEMV_ROWS, true>(w, (long)k * 2, HerdLoadBF16(), (const float *)0, x, y, n, k, m, ldx, ldy, warp, kparts, w_up);
+}
+HERD_KERNEL void __launch_bounds__(256) herd_gemv_gated_fp8_1(const unsigned char *w, const unsigned char *w_up, const float *scales,
+                                                              const float *scales_up, const float *x, float *y, int n, int k, int m, int ldx,
+                                                              int ldy, int warp, int bias, int kparts) {
+    HerdLoadFP8 load;
+    load.bias = bias;
+    herd_gemv<16, HerdLoadFP8, 1, true>(w, (long)k, load, scales, x, y, n, k, 1, ldx, ldy, warp, kparts, w_up, scales_up);
 }
 
-// out[r] = table[tokens[r]] for 16-bit tables (BF16 when is_bf16, else IEEE half). grid: rows.
+// out[r] = table[tokens[r]] for 16-bit tables (BF16 when is_bf16, else IEEE half). grid: (rows, column blocks).
 HERD_KERNEL void herd_embed_16(const unsigned short *table, const int *tokens, float *out, int width, int ldo, int is_bf16) {
     herd_grid_sync();
     const unsigned short *src = table + (long)tokens[blockIdx.x] * width;
-    for (int i = threadIdx.x; i < width; i += blockDim.x)
+    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < width; i += blockDim.x * gridDim.y)
         out[(long)blockIdx.x * ldo + i] = is_bf16 ? herd_bf16_to_float(src[i]) : herd_half_to_float(src[i]);
 }
 
@@ -730,17 +757,19 @@ HERD_KERNEL void herd_moe_combine(const float *o, const int *slot_of, int k, flo
 // Grouped decode-shaped products: y[s] = W_e x[s] for the slots of expert e = blockIdx.y (herd_gemv), 8
 // slots per pass over the expert's weight rows. For steps of few rows per expert (decode), where a 64-row
 // tile would be mostly empty. grid: (ceil(N / (warps per block * HERD_GEMV_OUTS)), experts).
-template <int E, typename Load, int R = HERD_GEMV_ROWS, bool SWIGLU = false>
+template <int E, typename Load, int R = HERD_GEMV_ROWS, bool GATED = false>
 __device__ void herd_moe_gemv(const unsigned long long *weights, long row_bytes, Load load, long scales_offset, const int *offsets,
-                              const float *x, float *y, int n, int k, int ldx, int ldy, int warp, int kparts, const float *up = 0,
-                              int ldu = 0) {
+                              const float *x, float *y, int n, int k, int ldx, int ldy, int warp, int kparts,
+                              const unsigned long long *up_weights = 0) {
     const int e = blockIdx.y, first = offsets[e], count = offsets[e + 1] - first;
     const unsigned char *w = (const unsigned char *)weights[e];
+    const unsigned char *up = GATED ? (const unsigned char *)up_weights[e] : (const unsigned char *)0;
     const float *scales = scales_offset ? (const float *)(w + scales_offset) : (const float *)0;
+    const float *scales_up = GATED && scales_offset ? (const float *)(up + scales_offset) : (const float *)0;
     for (int m0 = 0; m0 < count; m0 += R) {
         const int rows = count - m0 < R ? count - m0 : R;
-        herd_gemv<E, Load, R, SWIGLU>(w, row_bytes, load, scales, x + (long)(first + m0) * ldx, y + (long)(first + m0) * ldy, n, k, rows, ldx,
-                                      ldy, warp, kparts, SWIGLU ? up + (long)(first + m0) * ldu : up, ldu);
+        herd_gemv<E, Load, R, GATED>(w, row_bytes, load, scales, x + (long)(first + m0) * ldx, y + (long)(first + m0) * ldy, n, k, rows, ldx, ldy,
+                                     warp, kparts, up, scales_up);
     }
 }
 HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_bf16(const unsigned long long *weights, const int *offsets, const float *x, float *y, int n, int k,
@@ -768,11 +797,20 @@ HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_fp8(const unsigned long lo
     load.bias = bias;
     herd_moe_gemv<16>(weights, (long)k, load, (long)scales_offset, offsets, x, y, n, k, ldx, ldy, warp, kparts);
 }
-// The experts' down products from their gate and up products (SwiGLU on the way in; see herd_gemv_at), BF16.
-HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_swiglu_bf16(const unsigned long long *weights, const int *offsets, const float *x,
-                                                                  const float *up, float *y, int n, int k, int ldx, int ldu, int ldy, int warp,
-                                                                  int kparts) {
+// The experts' gate and up products with their SwiGLU (GATED; up_weights: the up matrices' address table):
+// BF16, and FP8 for one row.
+HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_gated_bf16(const unsigned long long *weights, const unsigned long long *up_weights,
+                                                                 const int *offsets, const float *x, float *y, int n, int k, int ldx, int ldy,
+                                                                 int warp, int kparts) {
     herd_grid_sync();
-    herd_moe_gemv<8, HerdLoadBF16, HERD_GEMV_ROWS, true>(weights, (long)k * 2, HerdLoadBF16(), 0, offsets, x, y, n, k, ldx, ldy, warp, kparts, up,
-                                                         ldu);
+    herd_moe_gemv<8, HerdLoadBF16, HERD_GEMV_ROWS, true>(weights, (long)k * 2, HerdLoadBF16(), 0, offsets, x, y, n, k, ldx, ldy, warp, kparts,
+                                                         up_weights);
+}
+HERD_KERNEL void __launch_bounds__(256) herd_moe_gemv_gated_fp8_1(const unsigned long long *weights, const unsigned long long *up_weights,
+                                                                  long long scales_offset, const int *offsets, const float *x, float *y, int n,
+                                                                  int k, int ldx, int ldy, int warp, int bias, int kparts) {
+    herd_grid_sync();
+    HerdLoadFP8 load;
+    load.bias = bias;
+    herd_moe_gemv<16, HerdLoadFP8, 1, true>(weights, (long)k, load, (long)scales_offset, offsets, x, y, n, k, ldx, ldy, warp, kparts, up_weights);
 }
