@@ -25,12 +25,12 @@ final class GPUExperts: PreparedExperts, @unchecked Sendable {
 /// Per-step buffers of the fused MoE path, grown to the largest step seen.
 final class MoEWorkspace {
     let slots: Int, hidden: Int, width: Int, experts: Int
-    let slotRows, slotWeights, slotOf, choiceIDs, offsets: Tensor
+    let slotRows, slotWeights, slotOf, choiceIDs, offsets, active: Tensor
     let xg, g, u, o: Tensor
     init(backend: GPUBackend, slots: Int, hidden: Int, width: Int, experts: Int) {
         self.slots = slots; self.hidden = hidden; self.width = width; self.experts = experts
         slotRows = backend.zeros([slots]); slotWeights = backend.zeros([slots]); slotOf = backend.zeros([slots])
-        choiceIDs = backend.zeros([slots]); offsets = backend.zeros([experts + 1])
+        choiceIDs = backend.zeros([slots]); offsets = backend.zeros([experts + 1]); active = backend.zeros([experts])
         xg = backend.zeros([slots, hidden]); o = backend.zeros([slots, hidden])
         g = backend.zeros([slots, width]); u = backend.zeros([slots, width])
     }
@@ -62,7 +62,8 @@ extension GPUBackend {
         let w = moeWorkspace(slots: slots, hidden: e.hidden, width: e.width, experts: e.count)
         launch("herd_moe_route", grid: (1, 1), block: 1024,
                [.ptr(routerLogits.data), .i32(rows), .i32(e.count), .i32(topK), .i32(routerLogits.rowLength), .ptr(choices.data),
-                .ptr(w.slotRows.data), .ptr(w.slotWeights.data), .ptr(w.slotOf.data), .ptr(w.offsets.data), .ptr(w.choiceIDs.data)])
+                .ptr(w.slotRows.data), .ptr(w.slotWeights.data), .ptr(w.slotOf.data), .ptr(w.offsets.data), .ptr(w.choiceIDs.data),
+                .ptr(w.active.data)])
         launch("herd_moe_gather", grid: (slots, columnBlocks(rows: slots, n: e.hidden)), block: 256,
                [.ptr(x.data), .ptr(w.slotRows.data), .ptr(w.slotWeights.data), .ptr(w.xg.data), .i32(e.hidden), .i32(x.rowLength), .i32(e.hidden)])
         let table = e.table.data
@@ -75,12 +76,12 @@ extension GPUBackend {
             skinnyExperts(e, workspace: w, slots: slots)
         } else {
             // Gate and up with their SwiGLU in one launch where they run on the GEMV; three launches otherwise.
-            if !groupedGated(e, x: w.xg, y: w.g, offsets: w.offsets, rows: rows) {
-                grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, offsets: w.offsets, rows: rows)
-                grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, offsets: w.offsets, rows: rows)
+            if !groupedGated(e, x: w.xg, y: w.g, routing: w, rows: rows, slots: slots) {
+                grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, routing: w, rows: rows, slots: slots)
+                grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, routing: w, rows: rows, slots: slots)
                 swiglu(gate: w.g, up: w.u, rows: slots, into: w.g)
             }
-            grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets, rows: rows)
+            grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, routing: w, rows: rows, slots: slots)
         }
         launch("herd_moe_combine", grid: (rows, columnBlocks(rows: rows, n: e.hidden)), block: 256,
                [.ptr(w.o.data), .ptr(w.slotOf.data), .i32(topK), .ptr(out.data), .i32(e.hidden), .i32(e.hidden), .i32(out.rowLength)])
@@ -131,15 +132,15 @@ extension GPUBackend {
         let table = e.table.data, stride = e.count * 8
         let gate = e.weights[0..<e.count], up = e.weights[e.count..<(2 * e.count)], down = e.weights[(2 * e.count)...]
         if !products(gate, x: w.xg, k: e.hidden, y: w.g, n: e.width) {
-            grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, offsets: w.offsets, rows: rows)
+            grouped(e, weights: table, n: e.width, k: e.hidden, x: w.xg, y: w.g, routing: w, rows: rows, slots: slots)
         }
         if !products(up, x: w.xg, k: e.hidden, y: w.u, n: e.width, split: true) {  // the same input as gate's
-            grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, offsets: w.offsets, rows: rows)
+            grouped(e, weights: table + stride, n: e.width, k: e.hidden, x: w.xg, y: w.u, routing: w, rows: rows, slots: slots)
         }
         // The down products' input is split from gate and up directly (silu(gate) * up, never written in f32).
         if !products(down, x: w.g, k: e.width, y: w.o, n: e.hidden, swigluUp: w.u) {
             swiglu(gate: w.g, up: w.u, rows: slots, into: w.g)
-            grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, offsets: w.offsets, rows: rows)
+            grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, routing: w, rows: rows, slots: slots)
         }
     }
 
@@ -169,22 +170,25 @@ extension GPUBackend {
 
     /// y[s] = W_e x[s] for every expert's slots, one launch. Decode-sized steps (`rows` <= 64: a few slots
     /// per expert) take the warp-per-output kernel, larger ones the 64 x 64 tiles.
-    private func grouped(_ e: GPUExperts, weights: UnsafeMutableRawPointer, n: Int, k: Int, x: Tensor, y: Tensor, offsets: Tensor, rows: Int) {
+    /// On the GEMV, only the experts with slots get blocks (`routing.active`, min(experts, slots) of them).
+    private func grouped(_ e: GPUExperts, weights: UnsafeMutableRawPointer, n: Int, k: Int, x: Tensor, y: Tensor, routing: MoEWorkspace, rows: Int,
+                         slots: Int) {
+        let offsets = routing.offsets
         let bias = driver.fp8Encoding.exponentBias
         let scalesOffset = e.dtype == .f8_e4m3 ? FP8Layout(rows: n, columns: k).scalesOffset : 0
         let vector = e.dtype == .f8_e4m3 ? 16 : 8
         if rows <= 64 && e.dtype != .f32 && k % vector == 0 && x.rowLength % 4 == 0 {
             let parts = gemvParts(k: k, dtype: e.dtype)
-            let grid = (gemvBlocks(outputs: n, parts: parts), e.count)
+            let grid = (gemvBlocks(outputs: n, parts: parts), min(e.count, slots))
             if e.dtype == .f8_e4m3 {
                 // One token row: at most one slot per expert, so the one-row build.
                 launch(oneRow("herd_moe_gemv_fp8", rows), grid: grid, block: 256,
                        [.ptr(weights), .u64(UInt64(scalesOffset)), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k),
-                        .i32(x.rowLength), .i32(y.rowLength), .i32(driver.warpSize), .i32(bias), .i32(parts)])
+                        .i32(x.rowLength), .i32(y.rowLength), .i32(driver.warpSize), .i32(bias), .i32(parts), .ptr(routing.active.data)])
             } else {
                 launch(e.dtype == .bf16 ? "herd_moe_gemv_bf16" : "herd_moe_gemv_f16", grid: grid, block: 256,
                        [.ptr(weights), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k), .i32(x.rowLength), .i32(y.rowLength),
-                        .i32(driver.warpSize), .i32(parts)])
+                        .i32(driver.warpSize), .i32(parts), .ptr(routing.active.data)])
             }
             return
         }
@@ -206,19 +210,22 @@ extension GPUBackend {
     /// y[s] = silu(G_e x[s]) * (U_e x[s]) for every expert's slots in one GEMV launch (herd_moe_gemv_gated_*:
     /// BF16, and FP8 at one row), with the bits of `grouped` twice and herd_swiglu; false (nothing launched)
     /// where the grouped products would not run on the GEMV.
-    private func groupedGated(_ e: GPUExperts, x: Tensor, y: Tensor, offsets: Tensor, rows: Int) -> Bool {
+    private func groupedGated(_ e: GPUExperts, x: Tensor, y: Tensor, routing: MoEWorkspace, rows: Int, slots: Int) -> Bool {
         let n = e.width, k = e.hidden, fp8 = e.dtype == .f8_e4m3
         guard rows <= 64, e.dtype == .bf16 || (fp8 && rows == 1), k % (fp8 ? 16 : 8) == 0, x.rowLength % 4 == 0 else { return false }
         let parts = gemvParts(k: k, dtype: e.dtype)
-        let grid = (gemvBlocks(outputs: 2 * n, parts: parts), e.count)  // two outputs (four rows) per group of warps
+        // Two outputs (four rows) per group of warps; the experts with slots only, as `grouped`.
+        let grid = (gemvBlocks(outputs: 2 * n, parts: parts), min(e.count, slots))
         let table = e.table.data, stride = e.count * 8
-        let io: [Arg] = [.ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k), .i32(x.rowLength), .i32(y.rowLength), .i32(driver.warpSize)]
+        let io: [Arg] = [.ptr(routing.offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k), .i32(x.rowLength), .i32(y.rowLength),
+                         .i32(driver.warpSize)]
         if fp8 {
             launch("herd_moe_gemv_gated_fp8_1", grid: grid, block: 256,
                    [.ptr(table), .ptr(table + stride), .u64(UInt64(FP8Layout(rows: n, columns: k).scalesOffset))] + io
-                   + [.i32(driver.fp8Encoding.exponentBias), .i32(parts)])
+                   + [.i32(driver.fp8Encoding.exponentBias), .i32(parts), .ptr(routing.active.data)])
         } else {
-            launch("herd_moe_gemv_gated_bf16", grid: grid, block: 256, [.ptr(table), .ptr(table + stride)] + io + [.i32(parts)])
+            launch("herd_moe_gemv_gated_bf16", grid: grid, block: 256,
+                   [.ptr(table), .ptr(table + stride)] + io + [.i32(parts), .ptr(routing.active.data)])
         }
         return true
     }

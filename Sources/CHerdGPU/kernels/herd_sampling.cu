@@ -61,6 +61,7 @@ __device__ __forceinline__ float herd_gumbel_noise(unsigned long long key, long 
 // Candidates per thread that herd_sample_top holds: HERD_SAMPLE_CHUNK over 256 threads (both kernels run
 // blocks of 256, and a merge group holds at most HERD_SAMPLE_CHUNK candidates).
 #define HERD_SAMPLE_OWN 16
+#define HERD_SAMPLE_BATCH 8  // warp argmax rounds between the bound's updates (herd_sample_top)
 
 // Exchanges two candidates unless a comes before b (the compare-exchange of a sort into the candidate order).
 __device__ __forceinline__ void herd_sample_order(float &av, int &ai, float &bv, int &bi) {
@@ -74,8 +75,8 @@ __device__ __forceinline__ void herd_sample_order(float &av, int &ai, float &bv,
 // HERD_SAMPLE_NONE). cand(j) gives the thread's j-th own candidate (value, id), j < own <= HERD_SAMPLE_OWN;
 // NaN values are never taken; ids are distinct. Three steps, none with a barrier per round:
 // 1. each thread sorts its own candidates in registers (a bitonic network);
-// 2. each warp takes its n best by n rounds of warp argmax over its lanes' heads (the winner's lane shifts
-//    its list), into shared memory;
+// 2. each warp takes its n best by rounds of warp argmax over its lanes' heads (the winner's lane shifts
+//    its list), into shared memory, stopping early once a bound shows the rest cannot make the block's n;
 // 3. every listed candidate finds its rank in the block: its place in its warp's list plus, by binary
 //    search, how many of each other warp's list come before it (the order is total on distinct ids), and
 //    those ranked below n are written there.
@@ -111,35 +112,13 @@ __device__ void herd_sample_top(Cand cand, int own, int n, float *values, float 
             }
     float *wv = sv + warp * n;
     int *wi = si + warp * n;
-    int r = 0;
-    for (; r < n; r++) {
-        float bv = v[0];
-        int bi = id[0];
-#pragma unroll
-        for (int m = 16; m > 0; m >>= 1) {
-            const float ov = herd_lanes32_xor(bv, m);
-            const int oi = herd_lanes32_xor(bi, m);
-            if (herd_sample_before(ov, oi, bv, bi)) { bv = ov; bi = oi; }
-        }
-        if (bi == HERD_SAMPLE_NONE) break;  // every lane's list is empty (the same in all lanes)
-        if (lane == 0) { wv[r] = bv; wi[r] = bi; }
-        if (id[0] == bi) {
-#pragma unroll
-            for (int j = 0; j + 1 < HERD_SAMPLE_OWN; j++) { v[j] = v[j + 1]; id[j] = id[j + 1]; }
-            v[HERD_SAMPLE_OWN - 1] = HERD_NEG_INF;
-            id[HERD_SAMPLE_OWN - 1] = HERD_SAMPLE_NONE;
-        }
-    }
-    if (lane == 0) listed[warp] = r;
-    __syncthreads();
-    int total = 0;
-    for (int o = 0; o < warps; o++) total += listed[o];
-    for (int e = threadIdx.x; e < warps * n; e += blockDim.x) {
-        const int w = e / n, p = e % n;
-        if (p >= listed[w]) continue;
+    // The rank in the block of listed entry e (warp e / n, place e % n), counted until it reaches n: its
+    // place in its warp's list plus, by binary search, how many of each other warp's list come before it.
+    auto rank_of = [&](int e) {
+        const int w = e / n;
         const float x = sv[e];
         const int xi = si[e];
-        int rank = p;
+        int rank = e % n;
         for (int o = 0; o < warps && rank < n; o++) {
             if (o == w) continue;
             int lo = 0, hi = listed[o];
@@ -150,9 +129,62 @@ __device__ void herd_sample_top(Cand cand, int own, int n, float *values, float 
             }
             rank += lo;
         }
+        return rank;
+    };
+    // Step 2 in batches of HERD_SAMPLE_BATCH rounds. After each, once n entries are listed, the n-th best of
+    // them bounds the block's n best (n listed candidates come no later), so a warp whose next candidate comes
+    // after that bound has listed all it can contribute and stops: most warps stop after a batch or two
+    // instead of running n rounds (the rounds were most of a summary's instructions).
+    __shared__ float s_bound_v;
+    __shared__ int s_bound_i;
+    int r = 0;
+    bool open = true, bounded = false;  // the same in every lane of a warp
+    float bound_v = HERD_NEG_INF;
+    int bound_i = HERD_SAMPLE_NONE;
+    for (int batch_end = HERD_SAMPLE_BATCH;; batch_end += HERD_SAMPLE_BATCH) {
+        for (; open && r < batch_end; r++) {
+            if (r >= n) { open = false; break; }
+            float bv = v[0];
+            int bi = id[0];
+#pragma unroll
+            for (int m = 16; m > 0; m >>= 1) {
+                const float ov = herd_lanes32_xor(bv, m);
+                const int oi = herd_lanes32_xor(bi, m);
+                if (herd_sample_before(ov, oi, bv, bi)) { bv = ov; bi = oi; }
+            }
+            // every lane's list empty, or the best left after the bound (the same in all lanes)
+            if (bi == HERD_SAMPLE_NONE || (bounded && herd_sample_before(bound_v, bound_i, bv, bi))) { open = false; break; }
+            if (lane == 0) { wv[r] = bv; wi[r] = bi; }
+            if (id[0] == bi) {
+#pragma unroll
+                for (int j = 0; j + 1 < HERD_SAMPLE_OWN; j++) { v[j] = v[j + 1]; id[j] = id[j + 1]; }
+                v[HERD_SAMPLE_OWN - 1] = HERD_NEG_INF;
+                id[HERD_SAMPLE_OWN - 1] = HERD_SAMPLE_NONE;
+            }
+        }
+        if (r >= n) open = false;
+        if (lane == 0) listed[warp] = r;
+        if (!__syncthreads_or(open && lane == 0)) break;
+        int listed_total = 0;
+        for (int o = 0; o < warps; o++) listed_total += listed[o];
+        if (listed_total >= n) {
+            for (int e = threadIdx.x; e < warps * n; e += blockDim.x)
+                if (e % n < listed[e / n] && rank_of(e) == n - 1) { s_bound_v = sv[e]; s_bound_i = si[e]; }
+            __syncthreads();
+            bound_v = s_bound_v;
+            bound_i = s_bound_i;
+            bounded = true;
+        }
+        __syncthreads();  // listed and the bound are read before any warp lists more
+    }
+    int total = 0;
+    for (int o = 0; o < warps; o++) total += listed[o];
+    for (int e = threadIdx.x; e < warps * n; e += blockDim.x) {
+        if (e % n >= listed[e / n]) continue;
+        const int rank = rank_of(e);
         if (rank < n) {
-            values[rank] = x;
-            ids[rank] = __int_as_float(xi);
+            values[rank] = sv[e];
+            ids[rank] = __int_as_float(si[e]);
         }
     }
     for (int e = (total < n ? total : n) + threadIdx.x; e < n; e += blockDim.x) {
