@@ -182,11 +182,11 @@ extension GPUBackend {
             let grid = (gemvBlocks(outputs: n, parts: parts), min(e.count, slots))
             if e.dtype == .f8_e4m3 {
                 // One token row: at most one slot per expert, so the one-row build.
-                launch(oneRow("herd_moe_gemv_fp8", rows), grid: grid, block: 256,
+                launch(oneRow("herd_moe_gemv_fp8", rows), grid: grid, block: gemvThreads(parts: parts),
                        [.ptr(weights), .u64(UInt64(scalesOffset)), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k),
                         .i32(x.rowLength), .i32(y.rowLength), .i32(driver.warpSize), .i32(bias), .i32(parts), .ptr(routing.active.data)])
             } else {
-                launch(e.dtype == .bf16 ? "herd_moe_gemv_bf16" : "herd_moe_gemv_f16", grid: grid, block: 256,
+                launch(e.dtype == .bf16 ? "herd_moe_gemv_bf16" : "herd_moe_gemv_f16", grid: grid, block: gemvThreads(parts: parts),
                        [.ptr(weights), .ptr(offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k), .i32(x.rowLength), .i32(y.rowLength),
                         .i32(driver.warpSize), .i32(parts), .ptr(routing.active.data)])
             }
@@ -220,11 +220,11 @@ extension GPUBackend {
         let io: [Arg] = [.ptr(routing.offsets.data), .ptr(x.data), .ptr(y.data), .i32(n), .i32(k), .i32(x.rowLength), .i32(y.rowLength),
                          .i32(driver.warpSize)]
         if fp8 {
-            launch("herd_moe_gemv_gated_fp8_1", grid: grid, block: 256,
+            launch("herd_moe_gemv_gated_fp8_1", grid: grid, block: gemvThreads(parts: parts),
                    [.ptr(table), .ptr(table + stride), .u64(UInt64(FP8Layout(rows: n, columns: k).scalesOffset))] + io
                    + [.i32(driver.fp8Encoding.exponentBias), .i32(parts), .ptr(routing.active.data)])
         } else {
-            launch("herd_moe_gemv_gated_bf16", grid: grid, block: 256,
+            launch("herd_moe_gemv_gated_bf16", grid: grid, block: gemvThreads(parts: parts),
                    [.ptr(table), .ptr(table + stride)] + io + [.i32(parts), .ptr(routing.active.data)])
         }
         return true

@@ -134,9 +134,13 @@ extension GPUBackend {
     }
     static let tinyProductOutputs = 128
 
-    /// Blocks of 256 threads for `outputs` GEMV output rows, HERD_GEMV_OUTS rows per group of `parts` warps.
+    /// Threads per GEMV block: `gemvBlockThreads`, or more where a block must hold a group of `parts` warps.
+    func gemvThreads(parts: Int) -> Int { max(gemvBlockThreads, parts * driver.warpSize) }
+
+    /// Blocks of `gemvThreads(parts:)` threads for `outputs` GEMV output rows, HERD_GEMV_OUTS rows per group of
+    /// `parts` warps.
     func gemvBlocks(outputs: Int, parts: Int) -> Int {
-        let groupsPerBlock = 256 / driver.warpSize / parts
+        let groupsPerBlock = gemvThreads(parts: parts) / driver.warpSize / parts
         return (outputs + groupsPerBlock * 4 - 1) / (groupsPerBlock * 4)
     }
 
@@ -159,11 +163,11 @@ extension GPUBackend {
             switch weight.dtype {
             case .f8_e4m3:
                 let scales = FP8Layout.scales(of: weight)
-                launch(oneRow("herd_gemv_fp8", rows), grid: grid, block: 256,
+                launch(oneRow("herd_gemv_fp8", rows), grid: grid, block: gemvThreads(parts: parts),
                        [.ptr(weight.data), .ptr(scales), .ptr(x.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows), .i32(x.rowLength),
                         .i32(out.rowLength), .i32(driver.warpSize), .i32(bias), .i32(parts)])
             default:
-                launch(weight.dtype == .bf16 ? "herd_gemv_bf16" : "herd_gemv_f16", grid: grid, block: 256,
+                launch(weight.dtype == .bf16 ? "herd_gemv_bf16" : "herd_gemv_f16", grid: grid, block: gemvThreads(parts: parts),
                        [.ptr(weight.data), .ptr(x.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows), .i32(x.rowLength), .i32(out.rowLength),
                         .i32(driver.warpSize), .i32(parts)])
             }
@@ -253,11 +257,11 @@ extension GPUBackend {
         let grid = (gemvBlocks(outputs: 2 * n, parts: parts), 1)  // two outputs (four rows) per group of warps
         let io: [Arg] = [.ptr(x.data), .ptr(out.data), .i32(n), .i32(k), .i32(rows), .i32(x.rowLength), .i32(out.rowLength), .i32(driver.warpSize)]
         if dtype == .f8_e4m3 {
-            launch("herd_gemv_gated_fp8_1", grid: grid, block: 256,
+            launch("herd_gemv_gated_fp8_1", grid: grid, block: gemvThreads(parts: parts),
                    [.ptr(gate.data), .ptr(up.data), .ptr(FP8Layout.scales(of: gate)), .ptr(FP8Layout.scales(of: up))] + io
                    + [.i32(driver.fp8Encoding.exponentBias), .i32(parts)])
         } else {
-            launch("herd_gemv_gated_bf16", grid: grid, block: 256, [.ptr(gate.data), .ptr(up.data)] + io + [.i32(parts)])
+            launch("herd_gemv_gated_bf16", grid: grid, block: gemvThreads(parts: parts), [.ptr(gate.data), .ptr(up.data)] + io + [.i32(parts)])
         }
         return true
     }
@@ -323,11 +327,11 @@ extension GPUBackend: MultiMatmulBackend {
             + (0..<3).map { .i32(at(outs, $0, outs[0]).rowLength) }
         if dtype == .f8_e4m3 {
             let scales: [Arg] = (0..<3).map { .ptr(FP8Layout.scales(of: at(weights, $0, weights[0]))) }
-            launch(oneRow("herd_gemv3_fp8", rows), grid: grid, block: 256, matrices + scales + products
+            launch(oneRow("herd_gemv3_fp8", rows), grid: grid, block: gemvThreads(parts: parts), matrices + scales + products
                    + [.ptr(x.data), .i32(k), .i32(rows), .i32(x.rowLength), .i32(driver.warpSize), .i32(driver.fp8Encoding.exponentBias),
                       .i32(parts)])
         } else {
-            launch("herd_gemv3_bf16", grid: grid, block: 256, matrices + products
+            launch("herd_gemv3_bf16", grid: grid, block: gemvThreads(parts: parts), matrices + products
                    + [.ptr(x.data), .i32(k), .i32(rows), .i32(x.rowLength), .i32(driver.warpSize), .i32(parts)])
         }
     }
