@@ -77,11 +77,13 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// tensor cores through herd_skinny_* (GPUBackend+MMA.swift); HERD_SKINNY=0 keeps the CUDA-core GEMV
     /// and the split-k path instead (for comparisons).
     public var useSkinnyMMA = ProcessInfo.processInfo.environment["HERD_SKINNY"] != "0"
-    /// Threads per block of the decode GEMVs (herd_gemv_*, herd_moe_gemv_*): smaller blocks spread a product of
-    /// a few hundred blocks more evenly over the multiprocessors. HERD_GEMV_THREADS overrides (64, 128, 256).
+    /// Threads per block of the decode GEMVs (herd_gemv_*, herd_moe_gemv_*): 128 spreads a product of a few
+    /// hundred blocks more evenly over the multiprocessors than 256 (an o projection was 160 blocks on 132;
+    /// H200, one request: FP8 2.30/2.37 -> 2.17/2.28 ms, BF16 2.51/2.61 -> 2.49/2.58; 64 no better).
+    /// HERD_GEMV_THREADS overrides.
     public var gemvBlockThreads: Int = {
         // A power of two from 32 to 256, so a block always holds whole groups of warps (gemvParts).
-        guard let asked = ProcessInfo.processInfo.environment["HERD_GEMV_THREADS"].flatMap({ Int($0) }) else { return 256 }
+        guard let asked = ProcessInfo.processInfo.environment["HERD_GEMV_THREADS"].flatMap({ Int($0) }) else { return 128 }
         return [256, 128, 64, 32].first { $0 <= asked } ?? 32
     }()
     /// Slots per expert (on average) from which routed experts take herd_moe_skinny_* (GPUBackend+MoE.swift);
