@@ -157,6 +157,15 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func routedExperts(_ x: Tensor, routerLogits: Tensor, experts: any PreparedExperts, topK: Int, rows: Int,
                        choices: Tensor, into out: Tensor)
 
+    // MARK: concurrent branches (optional)
+
+    /// Runs `side`, ops of a `rows`-row step that a backend may overlap with the ops queued after it, up to
+    /// `joinBranches()`: `side` must not touch what those ops touch (its own outputs and scratch only; it may
+    /// read their shared inputs). The default runs it in place.
+    func branch(rows: Int, _ side: () -> Void)
+    /// Waits (on the device) for the pending branch, if any; the default does nothing.
+    func joinBranches()
+
     // MARK: step graphs (optional)
 
     /// Runs `body`, the device work of one forward step, which must only queue work (no reads of device
@@ -229,6 +238,9 @@ extension ComputeBackend {
                               choices: Tensor, into out: Tensor) {
         preconditionFailure("routedExperts on a backend whose prepareExperts returned nil")
     }
+
+    public func branch(rows: Int, _ side: () -> Void) { side() }
+    public func joinBranches() {}
 
     /// A KV cache of `slots` positions for `layers` layers.
     public func makeKVCache(layers: Int, slots: Int, kvWidth: Int) -> KVCache {

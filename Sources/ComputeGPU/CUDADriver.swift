@@ -10,10 +10,14 @@ public final class CUDADriver: GPUDriver {
     var cu = herd_cuda_api()
     var nvrtc = herd_nvrtc_api()
     private let context: herd_CUcontext?
-    /// The one stream every launch, asynchronous copy and event goes on: created (not the legacy default
-    /// stream) because only created streams can be captured into graphs. It is a blocking stream, so the
-    /// synchronous copies and fills (which run on the legacy stream) stay ordered with it.
+    /// The stream launches, asynchronous copies, events and cuBLASLt calls go on: the main stream, or the
+    /// side stream between `fork` and `endFork`. Both are created (not the legacy default stream) because
+    /// only created streams can be captured into graphs, and blocking, so the synchronous copies and fills
+    /// (which run on the legacy stream) stay ordered with them.
     public private(set) var stream: herd_CUstream?
+    private var mainStream, sideStream: herd_CUstream?
+    /// Recorded by `fork` on the main stream and by `join` on the side stream, for the other to wait on.
+    private var forkEvent, joinEvent: herd_CUevent?
     public let vendor = "cuda"
     public let deviceName: String
     public let computeCapability: (major: Int, minor: Int)
@@ -71,6 +75,7 @@ public final class CUDADriver: GPUDriver {
         cu.cuEventElapsedTime = try sym("cuEventElapsedTime", type(of: cu.cuEventElapsedTime))
         cu.cuEventDestroy = try sym("cuEventDestroy_v2", type(of: cu.cuEventDestroy))
         cu.cuStreamCreate = try sym("cuStreamCreate", type(of: cu.cuStreamCreate))
+        cu.cuStreamWaitEvent = try sym("cuStreamWaitEvent", type(of: cu.cuStreamWaitEvent))
         cu.cuStreamBeginCapture = try sym("cuStreamBeginCapture_v2", type(of: cu.cuStreamBeginCapture))
         cu.cuStreamEndCapture = try sym("cuStreamEndCapture", type(of: cu.cuStreamEndCapture))
         cu.cuGraphInstantiateWithFlags = try sym("cuGraphInstantiateWithFlags", type(of: cu.cuGraphInstantiateWithFlags))
@@ -105,10 +110,19 @@ public final class CUDADriver: GPUDriver {
         self.context = context
         status = cu.cuCtxSetCurrent(context)
         if status != 0 { throw GPUError("cuCtxSetCurrent: \(Self.errorText(cu, status))") }
-        var stream: herd_CUstream?
+        var stream: herd_CUstream?, side: herd_CUstream?
         status = cu.cuStreamCreate(&stream, 0)  // CU_STREAM_DEFAULT: blocking, ordered with the legacy stream
+        if status == 0 { status = cu.cuStreamCreate(&side, 0) }
         if status != 0 { throw GPUError("cuStreamCreate: \(Self.errorText(cu, status))") }
         self.stream = stream
+        mainStream = stream
+        sideStream = side
+        var fork: herd_CUevent?, join: herd_CUevent?
+        status = cu.cuEventCreate(&fork, 2)  // CU_EVENT_DISABLE_TIMING: ordering only
+        if status == 0 { status = cu.cuEventCreate(&join, 2) }
+        if status != 0 { throw GPUError("cuEventCreate: \(Self.errorText(cu, status))") }
+        forkEvent = fork
+        joinEvent = join
 
         let libnvrtc: SharedLibrary
         do { libnvrtc = try SharedLibrary.open(Self.nvrtcSonames, purpose: "NVRTC (libnvrtc)") } catch { throw GPUError(error) }
@@ -207,6 +221,21 @@ public final class CUDADriver: GPUDriver {
     }
 
     public var streamHandle: UnsafeMutableRawPointer? { stream }
+
+    public var supportsBranches: Bool { true }
+
+    public func fork() throws(GPUError) {
+        try check(cu.cuEventRecord(forkEvent, mainStream), "cuEventRecord")
+        try check(cu.cuStreamWaitEvent(sideStream, forkEvent, 0), "cuStreamWaitEvent")
+        stream = sideStream
+    }
+
+    public func endFork() { stream = mainStream }
+
+    public func join() throws(GPUError) {
+        try check(cu.cuEventRecord(joinEvent, sideStream), "cuEventRecord")
+        try check(cu.cuStreamWaitEvent(mainStream, joinEvent, 0), "cuStreamWaitEvent")
+    }
 
     public func beginCapture() throws(GPUError) {
         try check(cu.cuStreamBeginCapture(stream, 2), "cuStreamBeginCapture")  // CU_STREAM_CAPTURE_MODE_RELAXED

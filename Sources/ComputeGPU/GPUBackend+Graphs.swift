@@ -288,3 +288,45 @@ struct StepGraphs {
         driver.destroy(graph.done)
     }
 }
+
+// MARK: concurrent branches
+
+extension GPUBackend {
+    /// Runs `side` on the driver's second stream, beside what is queued after it until `joinBranches()` (in a
+    /// captured step, a parallel branch of the graph). Only at one row, where every product runs on the GEMV
+    /// and no scratch (the BF16 split buffers) is shared between the branches; and never while profiling
+    /// (its events time the main stream) or replaying (nothing is queued). HERD_BRANCHES=0 runs it in place.
+    public func branch(rows: Int, _ side: () -> Void) {
+        var replaying = false
+        if case .replaying = graphMode { replaying = true }
+        guard concurrentBranches, rows == 1, profile == nil, driver.supportsBranches else { side(); return }
+        joinBranches()  // one branch at a time
+        if replaying {
+            side()
+            return
+        }
+        guard forked({ () throws(GPUError) in try driver.fork() }) else { side(); return }
+        side()
+        driver.endFork()
+        branchPending = true
+    }
+
+    public func joinBranches() {
+        guard branchPending else { return }
+        branchPending = false
+        _ = forked({ () throws(GPUError) in try driver.join() })
+    }
+
+    /// A fork or join: true when queued. Inside a capture a refusal discards the capture (the step runs
+    /// eagerly, as for any launch the capture cannot hold); outside one it is a lost device.
+    private func forked(_ call: () throws(GPUError) -> Void) -> Bool {
+        makeCurrent()
+        do {
+            try call()
+            return true
+        } catch {
+            if case .capturing(let recorder) = graphMode { recorder.spoiled = true; return false }
+            fatalError("\(driver.vendor): \(error)")
+        }
+    }
+}

@@ -83,6 +83,7 @@ extension GPUBackend {
             }
             grouped(e, weights: table + 2 * stride, n: e.hidden, k: e.width, x: w.g, y: w.o, routing: w, rows: rows, slots: slots)
         }
+        joinBranches()  // the shared expert (a branch beside this) writes `out` first
         launch("herd_moe_combine", grid: (rows, columnBlocks(rows: rows, n: e.hidden)), block: 256,
                [.ptr(w.o.data), .ptr(w.slotOf.data), .i32(topK), .ptr(out.data), .i32(e.hidden), .i32(e.hidden), .i32(out.rowLength)])
     }

@@ -77,6 +77,11 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// tensor cores through herd_skinny_* (GPUBackend+MMA.swift); HERD_SKINNY=0 keeps the CUDA-core GEMV
     /// and the split-k path instead (for comparisons).
     public var useSkinnyMMA = ProcessInfo.processInfo.environment["HERD_SKINNY"] != "0"
+    /// One-row steps run the MoE layers' shared expert beside the routing and the routed experts (`branch`);
+    /// HERD_BRANCHES=0 runs them one after the other (for comparisons).
+    public var concurrentBranches = ProcessInfo.processInfo.environment["HERD_BRANCHES"] != "0"
+    /// A branch is queued and not yet joined.
+    var branchPending = false
     /// Threads per block of the decode GEMVs (herd_gemv_*, herd_moe_gemv_*): 128 spreads a product of a few
     /// hundred blocks more evenly over the multiprocessors than 256 (an o projection was 160 blocks on 132;
     /// H200, one request: FP8 2.30/2.37 -> 2.17/2.28 ms, BF16 2.51/2.61 -> 2.49/2.58; 64 no better).

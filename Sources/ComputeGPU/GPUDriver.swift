@@ -51,6 +51,14 @@ public protocol GPUDriver: AnyObject {
 
     /// The stream everything above goes on (cuBLASLt calls are queued on it too); nil: the default stream.
     var streamHandle: UnsafeMutableRawPointer? { get }
+    /// Concurrent branches (GPUBackend.branch): `fork` makes a second stream wait for the work queued so far and
+    /// sends what is queued next there (launches, copies, cuBLASLt calls: `streamHandle` follows); `endFork`
+    /// sends work to the main stream again; `join` makes the main stream wait for the second's work. Inside
+    /// a capture the two streams become parallel branches of the graph.
+    var supportsBranches: Bool { get }
+    func fork() throws(GPUError)
+    func endFork()
+    func join() throws(GPUError)
     /// Graphs (GPUBackend+Graphs.swift): from `beginCapture` to `endCapture` the stream's launches and
     /// copies are recorded, not run (relaxed mode: other threads' calls are not checked); `endCapture`
     /// returns the recorded work as an executable graph, which `launchGraph` queues on the stream.
@@ -80,6 +88,11 @@ extension GPUDriver {
     public func endCapture() throws(GPUError) -> OpaquePointer { throw GPUError("\(vendor): no graph capture") }
     public func launchGraph(_ graph: OpaquePointer) throws(GPUError) { throw GPUError("\(vendor): no graph capture") }
     public func destroyGraph(_ graph: OpaquePointer) {}
+    /// Drivers without a second stream (HIP here, test doubles): branches run in order.
+    public var supportsBranches: Bool { false }
+    public func fork() throws(GPUError) { throw GPUError("\(vendor): no concurrent branches") }
+    public func endFork() {}
+    public func join() throws(GPUError) { throw GPUError("\(vendor): no concurrent branches") }
 }
 
 /// Why the GPU backend could not start or run: names the library, function or kernel at fault.

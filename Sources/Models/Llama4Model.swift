@@ -214,16 +214,22 @@ public final class Llama4Model: LanguageModel {
     private func mixtureOfExperts(router: Tensor, experts: [MLP], shared: MLP, rows: Int, workspace w: Workspace,
                                   moeIndex: Int, routing: RoutingCounts?) {
         let b = backend, e = config.experts, k = config.expertsPerToken
-        b.swigluMLP(w.h, gate: shared.gate, up: shared.up, down: shared.down, rows: rows,
-                    gateBuffer: w.expertGate, upBuffer: w.expertUp, into: w.ffnOut)
+        // The shared expert may run beside the routing and the routed experts (it writes ffnOut and its own
+        // scratch only); joined before the experts' outputs are added to ffnOut.
+        b.branch(rows: rows) {
+            b.swigluMLP(w.h, gate: shared.gate, up: shared.up, down: shared.down, rows: rows,
+                        gateBuffer: w.expertGate, upBuffer: w.expertUp, into: w.ffnOut)
+        }
 
         b.matmul(w.h, weight: router, rows: rows, into: w.routerLogits)
         if let prepared = preparedExperts[moeIndex] {
             // Routing, grouping and every expert on the device, no round trip; choices are read after the step.
             b.routedExperts(w.h, routerLogits: w.routerLogits, experts: prepared, topK: k, rows: rows,
                             choices: w.choices(moeIndex: moeIndex, rows: rows), into: w.ffnOut)
+            b.joinBranches()
             return
         }
+        b.joinBranches()
         let logits = b.read(w.routerLogits, rows: rows)
         var routedRows = [[Int]](repeating: [], count: e)
         var routedWeights = [[Float]](repeating: [], count: e)

@@ -63,6 +63,7 @@ typedef struct {
     herd_CUresult (*cuEventDestroy)(herd_CUevent event);
     // The backend's stream and the decode-step graphs captured on it (GPUBackend+Graphs.swift).
     herd_CUresult (*cuStreamCreate)(herd_CUstream *stream, unsigned int flags);
+    herd_CUresult (*cuStreamWaitEvent)(herd_CUstream stream, herd_CUevent event, unsigned int flags);
     herd_CUresult (*cuStreamBeginCapture)(herd_CUstream stream, int mode);  // cuStreamBeginCapture_v2
     herd_CUresult (*cuStreamEndCapture)(herd_CUstream stream, herd_CUgraph *graph);
     herd_CUresult (*cuGraphInstantiateWithFlags)(herd_CUgraphExec *exec, herd_CUgraph graph, unsigned long long flags);
