@@ -299,12 +299,8 @@ extension GPUBackend {
     public func branch(rows: Int, _ side: () -> Void) {
         var replaying = false
         if case .replaying = graphMode { replaying = true }
-        guard concurrentBranches, rows == 1, profile == nil, driver.supportsBranches else { side(); return }
+        guard concurrentBranches, rows == 1, profile == nil, driver.supportsBranches, !replaying else { side(); return }
         joinBranches()  // one branch at a time
-        if replaying {
-            side()
-            return
-        }
         guard forked({ () throws(GPUError) in try driver.fork() }) else { side(); return }
         side()
         driver.endFork()
