@@ -293,8 +293,9 @@ struct StepGraphs {
 
 extension GPUBackend {
     /// Runs `side` on the driver's second stream, beside what is queued after it until `joinBranches()` (in a
-    /// captured step, a parallel branch of the graph). Only at one row, where every product runs on the GEMV
-    /// and no scratch (the BF16 split buffers) is shared between the branches; and never while profiling
+    /// captured step, a parallel branch of the graph). Only at one row, where every product runs on the GEMV:
+    /// no scratch (the BF16 split buffers, cuBLASLt's workspace) is shared between the branches and no
+    /// cuBLASLt call (which stays on the main stream) is made; and never while profiling
     /// (its events time the main stream) or replaying (nothing is queued). HERD_BRANCHES=0 runs it in place.
     public func branch(rows: Int, _ side: () -> Void) {
         var replaying = false

@@ -52,9 +52,10 @@ public protocol GPUDriver: AnyObject {
     /// The stream everything above goes on (cuBLASLt calls are queued on it too); nil: the default stream.
     var streamHandle: UnsafeMutableRawPointer? { get }
     /// Concurrent branches (GPUBackend.branch): `fork` makes a second stream wait for the work queued so far and
-    /// sends what is queued next there (launches, copies, cuBLASLt calls: `streamHandle` follows); `endFork`
-    /// sends work to the main stream again; `join` makes the main stream wait for the second's work. Inside
-    /// a capture the two streams become parallel branches of the graph.
+    /// sends the launches, copies and events queued next there (`streamHandle` follows; cuBLASLt keeps the
+    /// stream it was created on, so a branch must not call it); `endFork` sends work to the main stream again;
+    /// `join` makes the main stream wait for the second's work. Inside a capture the two streams become
+    /// parallel branches of the graph.
     var supportsBranches: Bool { get }
     func fork() throws(GPUError)
     func endFork()
