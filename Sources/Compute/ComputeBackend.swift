@@ -161,8 +161,9 @@ public protocol ComputeBackend: AnyObject, Sendable {
 
     /// Runs `side`, ops of a `rows`-row step that a backend may overlap with the ops queued after it, up to
     /// `joinBranches()`: `side` must not touch what those ops touch (its own outputs and scratch only; it may
-    /// read their shared inputs). The default runs it in place.
-    func branch(rows: Int, _ side: () -> Void)
+    /// read their shared inputs). `weights`: those of the products `side` runs (how they run decides whether
+    /// a backend can overlap them). The default runs it in place.
+    func branch(rows: Int, weights: [Tensor], _ side: () -> Void)
     /// Waits (on the device) for the pending branch, if any; the default does nothing.
     func joinBranches()
 
@@ -239,7 +240,7 @@ extension ComputeBackend {
         preconditionFailure("routedExperts on a backend whose prepareExperts returned nil")
     }
 
-    public func branch(rows: Int, _ side: () -> Void) { side() }
+    public func branch(rows: Int, weights: [Tensor], _ side: () -> Void) { side() }
     public func joinBranches() {}
 
     /// A KV cache of `slots` positions for `layers` layers.

@@ -293,19 +293,33 @@ struct StepGraphs {
 
 extension GPUBackend {
     /// Runs `side` on the driver's second stream, beside what is queued after it until `joinBranches()` (in a
-    /// captured step, a parallel branch of the graph). Only at one row, where every product runs on the GEMV:
-    /// no scratch (the BF16 split buffers, cuBLASLt's workspace) is shared between the branches and no
-    /// cuBLASLt call (which stays on the main stream) is made; and never while profiling
-    /// (its events time the main stream) or replaying (nothing is queued). HERD_BRANCHES=0 runs it in place.
-    public func branch(rows: Int, _ side: () -> Void) {
+    /// captured step, a parallel branch of the graph), where `branchable`; never while profiling (its events
+    /// time the main stream) or replaying (nothing is queued). `side` gets its own tensor-core scratch (split
+    /// and partial buffers) and no split shared with the main stream's products. HERD_BRANCHES=0 runs it in place.
+    public func branch(rows: Int, weights: [Tensor], _ side: () -> Void) {
         var replaying = false
         if case .replaying = graphMode { replaying = true }
-        guard concurrentBranches, rows == 1, profile == nil, driver.supportsBranches, !replaying else { side(); return }
+        guard concurrentBranches, branchable(rows: rows, weights: weights), profile == nil, driver.supportsBranches, !replaying else {
+            side()
+            return
+        }
         joinBranches()  // one branch at a time
         guard forked({ () throws(GPUError) in try driver.fork() }) else { side(); return }
+        let main = (buffers: mmaBuffers, split: sharedSplit, sharing: sharesSplits)
+        (mmaBuffers, sharedSplit, sharesSplits) = (sideMMABuffers, nil, false)
         side()
+        sideMMABuffers = mmaBuffers  // as the side grew them
+        (mmaBuffers, sharedSplit, sharesSplits) = main
         driver.endFork()
         branchPending = true
+    }
+
+    /// Whether products of `weights` at `rows` rows can run beside the main stream: at one row every product
+    /// runs on the GEMV (no scratch at all); FP8 decode-sized products run on Herd's skinny and split-k
+    /// kernels, whose scratch `branch` swaps for the side's own. BF16 ones above one row call cuBLASLt,
+    /// which stays on the stream it was created on and has one workspace.
+    func branchable(rows: Int, weights: [Tensor]) -> Bool {
+        rows == 1 || (rows <= Self.splitKRows && !weights.isEmpty && weights.allSatisfy { $0.dtype == .f8_e4m3 })
     }
 
     public func joinBranches() {

@@ -27,8 +27,10 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     private var stagingOffset = 0
     /// The fused MoE path's buffers (GPUBackend+MoE.swift).
     var moeBuffers: MoEWorkspace?
-    /// The tensor-core decode path's buffers (GPUBackend+MMA.swift).
+    /// The tensor-core decode path's buffers (GPUBackend+MMA.swift), and a second set for ops running beside
+    /// them on the second stream (`branch`).
     lazy var mmaBuffers = MMAWorkspace(empty: zeros([1]))
+    lazy var sideMMABuffers = MMAWorkspace(empty: zeros([1]))
     /// While products of one input run one after another (`fusedMatmuls`), the split that input's BF16
     /// terms are in, so the next product skips splitting it again (GPUBackend+MMA.swift, `splitTerms`).
     var sharedSplit: SplitKey?
@@ -77,8 +79,8 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// tensor cores through herd_skinny_* (GPUBackend+MMA.swift); HERD_SKINNY=0 keeps the CUDA-core GEMV
     /// and the split-k path instead (for comparisons).
     public var useSkinnyMMA = ProcessInfo.processInfo.environment["HERD_SKINNY"] != "0"
-    /// One-row steps run the MoE layers' shared expert beside the routing and the routed experts (`branch`);
-    /// HERD_BRANCHES=0 runs them one after the other (for comparisons).
+    /// The MoE layers' shared expert runs beside the routing and the routed experts where `branchable` (one-row
+    /// steps, FP8 decode steps); HERD_BRANCHES=0 runs them one after the other (for comparisons).
     public var concurrentBranches = ProcessInfo.processInfo.environment["HERD_BRANCHES"] != "0"
     /// A branch is queued and not yet joined.
     var branchPending = false

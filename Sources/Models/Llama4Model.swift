@@ -216,7 +216,7 @@ public final class Llama4Model: LanguageModel {
         let b = backend, e = config.experts, k = config.expertsPerToken
         // The shared expert may run beside the routing and the routed experts (it writes ffnOut and its own
         // scratch only); joined before the experts' outputs are added to ffnOut.
-        b.branch(rows: rows) {
+        b.branch(rows: rows, weights: [shared.gate, shared.up, shared.down]) {
             b.swigluMLP(w.h, gate: shared.gate, up: shared.up, down: shared.down, rows: rows,
                         gateBuffer: w.expertGate, upBuffer: w.expertUp, into: w.ffnOut)
         }
