@@ -294,24 +294,29 @@ struct StepGraphs {
 extension GPUBackend {
     /// Runs `side` on the driver's second stream, beside what is queued after it until `joinBranches()` (in a
     /// captured step, a parallel branch of the graph), where `branchable`; never while profiling (its events
-    /// time the main stream) or replaying (nothing is queued). `side` gets its own tensor-core scratch (split
+    /// time the main stream). `side` gets its own tensor-core scratch (split
     /// and partial buffers) and no split shared with the main stream's products. HERD_BRANCHES=0 runs it in place.
     public func branch(rows: Int, weights: [Tensor], _ side: () -> Void) {
         var replaying = false
         if case .replaying = graphMode { replaying = true }
-        guard concurrentBranches, branchable(rows: rows, weights: weights), profile == nil, driver.supportsBranches, !replaying else {
+        guard concurrentBranches, branchable(rows: rows, weights: weights), profile == nil, driver.supportsBranches else {
             side()
             return
         }
         joinBranches()  // one branch at a time
-        guard forked({ () throws(GPUError) in try driver.fork() }) else { side(); return }
+        // A replay queues nothing, but checks the step's launches against the graph's: the same buffers.
+        if !replaying {
+            guard forked({ () throws(GPUError) in try driver.fork() }) else { side(); return }
+        }
         let main = (buffers: mmaBuffers, split: sharedSplit, sharing: sharesSplits)
         (mmaBuffers, sharedSplit, sharesSplits) = (sideMMABuffers, nil, false)
         side()
         sideMMABuffers = mmaBuffers  // as the side grew them
         (mmaBuffers, sharedSplit, sharesSplits) = main
-        driver.endFork()
-        branchPending = true
+        if !replaying {
+            driver.endFork()
+            branchPending = true
+        }
     }
 
     /// Whether products of `weights` at `rows` rows can run beside the main stream: at one row every product
