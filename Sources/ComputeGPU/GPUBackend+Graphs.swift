@@ -320,11 +320,11 @@ extension GPUBackend {
     }
 
     /// Whether products of `weights` at `rows` rows can run beside the main stream: at one row every product
-    /// runs on the GEMV (no scratch at all); FP8 decode-sized products run on Herd's skinny and split-k
-    /// kernels, whose scratch `branch` swaps for the side's own. BF16 ones above one row call cuBLASLt,
-    /// which stays on the stream it was created on and has one workspace.
+    /// runs on the GEMV (no scratch at all); FP8 decode-sized products (with `branchesFP8Decode`) run on
+    /// Herd's skinny and split-k kernels, whose scratch `branch` swaps for the side's own. BF16 ones above one
+    /// row call cuBLASLt, which stays on the stream it was created on and has one workspace.
     func branchable(rows: Int, weights: [Tensor]) -> Bool {
-        rows == 1 || (rows <= Self.splitKRows && !weights.isEmpty && weights.allSatisfy { $0.dtype == .f8_e4m3 })
+        rows == 1 || (branchesFP8Decode && rows <= Self.splitKRows && !weights.isEmpty && weights.allSatisfy { $0.dtype == .f8_e4m3 })
     }
 
     public func joinBranches() {
