@@ -51,6 +51,11 @@ __device__ __forceinline__ void herd_grid_release() {
     asm volatile("griddepcontrol.launch_dependents;\n" :::);
 #endif
 }
+// Both, for kernels with nothing to start early.
+__device__ __forceinline__ void herd_grid_sync() {
+    herd_grid_release();
+    herd_grid_wait();
+}
 // A hint to bring the 128-byte line at p into L2 (CUDA; nothing on HIP).
 __device__ __forceinline__ void herd_prefetch_l2(const void *p) {
 #if HERD_CUDA
@@ -58,11 +63,6 @@ __device__ __forceinline__ void herd_prefetch_l2(const void *p) {
 #else
     (void)p;
 #endif
-}
-// Both, for kernels with nothing to start early.
-__device__ __forceinline__ void herd_grid_sync() {
-    herd_grid_release();
-    herd_grid_wait();
 }
 
 // Sum of v over the `width` lanes of the calling warp (CUDA, 32) or wavefront (AMD, 64; width is the
