@@ -91,6 +91,14 @@ final class RecordingDriver: GPUDriver {
     private var capturing: Int?
     private var graphs: [UnsafeMutableRawPointer: Int] = [:]
     private var functions: [String: UnsafeMutableRawPointer] = [:]
+    /// With `branches`, a second stream: forks, joins and each launch's kernel and stream, in order.
+    var branches = false
+    var log: [String] = []
+    private var onSide = false
+    var supportsBranches: Bool { branches }
+    func fork() throws(GPUError) { log.append("fork"); onSide = true }
+    func endFork() { log.append("endFork"); onSide = false }
+    func join() throws(GPUError) { log.append("join") }
 
     func compile(source: String, header: String) throws(GPUError) -> [UInt8] { [1] }
     func makeCurrent() throws(GPUError) {}
@@ -120,6 +128,8 @@ final class RecordingDriver: GPUDriver {
     func launch(_ f: OpaquePointer, grid: (x: Int, y: Int), block: Int,
                 parameters: UnsafeMutablePointer<UnsafeMutableRawPointer?>) throws(GPUError) {
         if let n = capturing { capturing = n + 1 } else { directLaunches += 1 }
+        let name = functions.first { $0.value == UnsafeMutableRawPointer(f) }?.key ?? "?"
+        log.append((onSide ? "side:" : "main:") + name)
     }
     func beginCapture() throws(GPUError) { capturing = 0 }
     func endCapture() throws(GPUError) -> OpaquePointer {
