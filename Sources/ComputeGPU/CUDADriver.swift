@@ -10,8 +10,8 @@ public final class CUDADriver: GPUDriver {
     var cu = herd_cuda_api()
     var nvrtc = herd_nvrtc_api()
     private let context: herd_CUcontext?
-    /// The stream launches, asynchronous copies, events and cuBLASLt calls go on: the main stream, or the
-    /// side stream between `fork` and `endFork`. Both are created (not the legacy default stream) because
+    /// The stream launches, asynchronous copies and events go on: the main stream, or the side stream between
+    /// `fork` and `endFork` (cuBLASLt keeps the main stream, which it was created on). Both are created (not the legacy default stream) because
     /// only created streams can be captured into graphs, and blocking, so the synchronous copies and fills
     /// (which run on the legacy stream) stay ordered with them.
     public private(set) var stream: herd_CUstream?

@@ -27,6 +27,11 @@ extension GPUBackend {
         /// Checking a step against a graph: nothing is launched, staged arrays go into its slots.
         case replaying(GraphReplay)
 
+        var isReplaying: Bool {
+            if case .replaying = self { return true }
+            return false
+        }
+
         /// The step did something a graph cannot hold: a capture is discarded, a replay does not run.
         func markUnusable() {
             switch self {
@@ -294,11 +299,10 @@ struct StepGraphs {
 extension GPUBackend {
     /// Runs `side` on the driver's second stream, beside what is queued after it until `joinBranches()` (in a
     /// captured step, a parallel branch of the graph), where `branchable`; never while profiling (its events
-    /// time the main stream). `side` gets its own tensor-core scratch (split
-    /// and partial buffers) and no split shared with the main stream's products. HERD_BRANCHES=0 runs it in place.
+    /// time the main stream). `side` gets its own tensor-core scratch (split and partial buffers) and no split
+    /// shared with the main stream's products. HERD_BRANCHES=0 runs it in place.
     public func branch(rows: Int, weights: [Tensor], _ side: () -> Void) {
-        var replaying = false
-        if case .replaying = graphMode { replaying = true }
+        let replaying = graphMode.isReplaying
         guard concurrentBranches, branchable(rows: rows, weights: weights), profile == nil, driver.supportsBranches else {
             side()
             return

@@ -87,15 +87,10 @@ extension GPUBackend {
               takesSkinny(dtype, rows: rows, k: k) else { return false }
         let w = mmaWorkspace(splitBytes: terms * rows * k * 2, partialBytes: 0)
         splitTerms(x, rows: rows, k: k, into: w.split, fp8Order: dtype == .f8_e4m3, up: swigluUp)
-        func at<T>(_ values: [T], _ i: Int, _ none: T) -> T { i < values.count ? values[i] : none }
-        let n = weights.map(\.rowCount)
-        let columnBlocks = n.reduce(0) { $0 + ($1 + Self.skinnyBlockRows - 1) / Self.skinnyBlockRows }
+        let columnBlocks = weights.reduce(0) { $0 + ($1.rowCount + Self.skinnyBlockRows - 1) / Self.skinnyBlockRows }
         let grid = (columnBlocks, (rows + Self.skinnyPassRows - 1) / Self.skinnyPassRows)
-        let matrices: [Arg] = (0..<3).map { .ptr(at(weights, $0, weights[0]).data) }
-        let products: [Arg] = (0..<3).map { .ptr(at(outs, $0, outs[0]).data) } + (0..<3).map { .i32(at(n, $0, 0)) }
-            + (0..<3).map { .i32(at(outs, $0, outs[0]).rowLength) }
+        let (matrices, scales, products) = threeProductArgs(weights, outs)
         if dtype == .f8_e4m3 {
-            let scales: [Arg] = (0..<3).map { .ptr(FP8Layout.scales(of: at(weights, $0, weights[0]))) }
             launch("herd_skinny_fp8", grid: grid, block: 256, matrices + scales + products
                    + [.ptr(w.split.data), .i32(k), .i32(rows), .i32(driver.fp8Encoding.exponentBias), .i32(terms)])
         } else {

@@ -296,6 +296,21 @@ extension GPUBackend {
     }
 }
 
+extension GPUBackend {
+    /// The arguments the three-product kernels (herd_gemv3_*, herd_skinny_*) take for up to three products of
+    /// one input: the matrices, their FP8 row scales (FP8 kernels only), then the outputs, their row counts
+    /// and their row lengths; an unused slot repeats the first product with 0 rows.
+    func threeProductArgs(_ weights: [Tensor], _ outs: [Tensor]) -> (matrices: [Arg], scales: [Arg], products: [Arg]) {
+        func at<T>(_ values: [T], _ i: Int, _ none: T) -> T { i < values.count ? values[i] : none }
+        let matrices: [Arg] = (0..<3).map { .ptr(at(weights, $0, weights[0]).data) }
+        let scales: [Arg] = weights[0].dtype == .f8_e4m3 ? (0..<3).map { .ptr(FP8Layout.scales(of: at(weights, $0, weights[0]))) } : []
+        let n = weights.map(\.rowCount)
+        let products: [Arg] = (0..<3).map { .ptr(at(outs, $0, outs[0]).data) } + (0..<3).map { .i32(at(n, $0, 0)) }
+            + (0..<3).map { .i32(at(outs, $0, outs[0]).rowLength) }
+        return (matrices, scales, products)
+    }
+}
+
 extension GPUBackend: MultiMatmulBackend {
     /// Two or three products of the same activations (q/k/v, gate/up) in one launch where each would take
     /// the GEMV (herd_gemv3_*) or the skinny kernel (herd_skinny_*) alone, with the same bits; one product
@@ -321,12 +336,8 @@ extension GPUBackend: MultiMatmulBackend {
             return
         }
         let grid = (gemvBlocks(outputs: n.reduce(0, +), parts: parts), 1)
-        func at<T>(_ values: [T], _ i: Int, _ none: T) -> T { i < values.count ? values[i] : none }
-        let matrices: [Arg] = (0..<3).map { .ptr(at(weights, $0, weights[0]).data) }
-        let products: [Arg] = (0..<3).map { .ptr(at(outs, $0, outs[0]).data) } + (0..<3).map { .i32(at(n, $0, 0)) }
-            + (0..<3).map { .i32(at(outs, $0, outs[0]).rowLength) }
+        let (matrices, scales, products) = threeProductArgs(weights, outs)
         if dtype == .f8_e4m3 {
-            let scales: [Arg] = (0..<3).map { .ptr(FP8Layout.scales(of: at(weights, $0, weights[0]))) }
             launch(oneRow("herd_gemv3_fp8", rows), grid: grid, block: gemvThreads(parts: parts), matrices + scales + products
                    + [.ptr(x.data), .i32(k), .i32(rows), .i32(x.rowLength), .i32(driver.warpSize), .i32(driver.fp8Encoding.exponentBias),
                       .i32(parts)])

@@ -203,8 +203,8 @@ struct GPUCheck: ParsableCommand {
                     let nonzero = a.contains { $0 != 0 }
                     record("three products in one launch = each alone (\(dtype), \(ns) outputs, \(rowCount) rows)", a == b && nonzero,
                            a == b ? (nonzero ? "bit for bit" : "all zero") : "differ")
-                    // Against exact products on the host (the synthetic weights' values decoded exactly; FP8 rows
-                    // go through two warps per row group, gemvParts).
+                    // Against exact products on the host (the synthetic weights' values decoded exactly; rows go
+                    // through as many warps per row group as gemvParts gives them).
                     var reference: [Float] = []
                     for i in ns.indices {
                         let spec = SyntheticWeightSpec(name: "m\(i)", shape: [ns[i], k], dtype: dtype, seed: UInt64(40 + i), std: 0.02)
