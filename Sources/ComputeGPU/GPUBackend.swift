@@ -80,13 +80,13 @@ public final class GPUBackend: ComputeBackend, @unchecked Sendable {
     /// and the split-k path instead (for comparisons).
     public var useSkinnyMMA = ProcessInfo.processInfo.environment["HERD_SKINNY"] != "0"
     /// The MoE layers' shared expert runs beside the routing and the routed experts where `branchable`: one-row
-    /// steps. HERD_BRANCHES=0 runs them one after the other (for comparisons); HERD_BRANCHES=2 also branches FP8
-    /// decode steps (`branchesFP8Decode`).
+    /// steps, and FP8 decode steps (`branchesFP8Decode`). HERD_BRANCHES=0 runs them one after the other (for
+    /// comparisons); HERD_BRANCHES=1 branches one-row steps only.
     public var concurrentBranches = ProcessInfo.processInfo.environment["HERD_BRANCHES"] != "0"
-    /// Branch FP8 decode steps above one row too, the side on its own tensor-core scratch. Off by default: its
-    /// one GPU run passed gpu-check but every graph replay mismatched (a replay did not swap the side's scratch
-    /// in); the fix has not run on a GPU yet.
-    public var branchesFP8Decode = ProcessInfo.processInfo.environment["HERD_BRANCHES"] == "2"
+    /// Branch FP8 decode steps above one row too, the side on its own tensor-core scratch: its arithmetic-bound
+    /// dense products run beside the memory-bound routed experts (H100, FP8 decode-64: 11.52-11.58 -> 11.06-11.27
+    /// ms with BF16 activations, 17.52-17.60 -> 16.15-16.24 exact; every graph replayed).
+    public var branchesFP8Decode = ProcessInfo.processInfo.environment["HERD_BRANCHES"] != "1"
     /// A branch is queued and not yet joined.
     var branchPending = false
     /// Threads per block of the decode GEMVs (herd_gemv_*, herd_moe_gemv_*): 128 spreads a product of a few

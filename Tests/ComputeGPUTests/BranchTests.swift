@@ -24,7 +24,7 @@ import Testing
         #expect(driver.log == ["fork", "side:herd_add", "endFork", "main:herd_rms_norm", "join"])
     }
 
-    @Test func largerStepsBranchOnlyForFP8WeightsAndOnlyWhenAskedTo() throws {
+    @Test func largerStepsBranchOnlyForFP8Weights() throws {
         let (b, driver, dir) = try Self.backend()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let x = b.zeros([1, 64])
