@@ -125,28 +125,52 @@ HERD_KERNEL void __launch_bounds__(256) herd_attention_gqa(const float *q, const
 // of that KV head. The tile kernel above leaves most of its threads idle on one row (5 query vectors of
 // 32) and keeps few keys in flight; here every warp streams its own keys: a warp takes chunks of 16 keys
 // (one slot index per lane, the next chunk's read ahead; 16 rather than 32 so that a 64-key partition keeps
-// all four warps busy: H100, one request, attention 0.21 -> 0.15 ms per step), loads HERD_GQAD_U keys' K and V rows at once (16
-// bytes per lane: lane l holds dimensions [4 l, 4 l + 4)), and runs the online softmax of each query head
-// over them in order. The block's warps are merged in a fixed order at the end. With `partial` the block
-// writes its partition's state {m, l, acc[head_dim]} at partial[((i * heads + h) * parts + p)] (the layout
-// herd_attention_combine merges, i = index in `rows`); without, the normalized output row.
+// all four warps busy: H100, one request, attention 0.21 -> 0.15 ms per step) and runs the online softmax
+// of each query head over them in order. The block's warps are merged in a fixed order at the end. With
+// `partial` the block writes its partition's state {m, l, acc[head_dim]} at partial[((i * heads + h) * parts
+// + p)] (the layout herd_attention_combine merges, i = index in `rows`); without, the normalized output row.
+//
+// A key is read by HERD_GQAD_KEY_LANES lanes (KL), so a warp holds 32 / KL keys at once; sub-lane s holds
+// dimensions [4 (s + KL v), +4) for v < 128 / (4 KL) (16-byte loads, consecutive across the sub-lanes). A
+// score's sum then takes log2(KL) lane exchanges, and each group of KL lanes keeps its own softmax state
+// (merged within the warp at the end). With KL 32 (one key per warp at a time) the exchanges were most of
+// the kernel's work: ncu, one layer of FP8 decode-64 on an H100, 122.6 M instructions (234 a key) at 58%
+// issue-active; KL 16 with U 2: 85.5 M, 257-261 -> 247 us. Still short of the copy rate (66% of DRAM): a
+// warp's loads go out only after the last step's arithmetic (an L2 prefetch of the next chunk: 320 us).
 //
 // grid: (rows * parts, kv_heads), partitions of a row adjacent (part_len keys each; part_len <= 0: see
 // below); block: 128. rows[i] = the batch row;
 // head_dim <= 128 and a multiple of 4, kv_width a multiple of 4 (16-byte loads); G = heads / kv_heads.
 #define HERD_GQAD_WARPS 4
 #define HERD_GQAD_CHUNK 16
-#define HERD_GQAD_U 4
+#ifndef HERD_GQAD_KEY_LANES
+#define HERD_GQAD_KEY_LANES 16
+#endif
+#ifndef HERD_GQAD_U
+#define HERD_GQAD_U 2  // steps of 32 / KL keys loaded together
+#endif
+#define HERD_GQAD_KL HERD_GQAD_KEY_LANES
+#define HERD_GQAD_DV (HERD_GQA_D / 4 / HERD_GQAD_KL)  // 16-byte pieces of a key row per lane
+#define HERD_GQAD_KEYS (32 / HERD_GQAD_KL)            // keys a warp holds at once
+
+__device__ __forceinline__ float herd_dot4(float4 a, float4 b, float d) {
+    d += a.x * b.x;
+    d += a.y * b.y;
+    d += a.z * b.z;
+    d += a.w * b.w;
+    return d;
+}
 
 template <int G>
 __device__ __forceinline__ void herd_gqa_decode(const float *q, const float *kc, const float *vc, const int *slots,
                                                 const int *row_info, const int *rows, float *out, float *partial, int heads,
                                                 int head_dim, float scale, int ldq, int ldo, int kv_width, int parts,
                                                 int part_len) {
+    constexpr int KL = HERD_GQAD_KL, DV = HERD_GQAD_DV, S = HERD_GQAD_KEYS, U = HERD_GQAD_U;
     __shared__ float s_o[HERD_GQAD_WARPS][G][HERD_GQA_D];
     __shared__ float s_m[HERD_GQAD_WARPS][G];
     __shared__ float s_l[HERD_GQAD_WARPS][G];
-    const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5, sub = lane / KL, sl = lane % KL;
     const int i = blockIdx.x / parts, p = blockIdx.x % parts, kvh = blockIdx.y;
     const int r = rows[i];
     const int *info = row_info + 3 * r;
@@ -156,83 +180,122 @@ __device__ __forceinline__ void herd_gqa_decode(const float *q, const float *kc,
     const int len = part_len > 0 ? part_len : max(-part_len, ((info[2] - info[1] + parts - 1) / parts + 63) / 64 * 64);
     const int begin = info[1] + p * len;
     const int end = info[2] - begin < len ? info[2] : begin + len;  // <= begin: an empty partition
-    const bool mine = 4 * lane < head_dim;
-    const long kv_off = (long)kvh * head_dim + 4 * lane;
-    float4 qv[G], acc[G];
+    bool mine[DV];
+    int dim[DV];
+#pragma unroll
+    for (int v = 0; v < DV; v++) {
+        dim[v] = 4 * (sl + KL * v);
+        mine[v] = dim[v] < head_dim;
+    }
+    const long kv_off = (long)kvh * head_dim;
+    float4 qv[G][DV], acc[G][DV];
     float m[G], l[G];
 #pragma unroll
     for (int h = 0; h < G; h++) {
-        const float *qh = q + (long)r * ldq + (long)(kvh * G + h) * head_dim + 4 * lane;
-        qv[h] = mine ? make_float4(qh[0], qh[1], qh[2], qh[3]) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        acc[h] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        const float *qh = q + (long)r * ldq + (long)(kvh * G + h) * head_dim;
+#pragma unroll
+        for (int v = 0; v < DV; v++) {
+            qv[h][v] = mine[v] ? make_float4(qh[dim[v]], qh[dim[v] + 1], qh[dim[v] + 2], qh[dim[v] + 3]) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            acc[h][v] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        }
         m[h] = HERD_NEG_INF;
         l[h] = 0.0f;
     }
-    // Chunk c of the partition (keys begin + 32 c ...) belongs to warp c % HERD_GQAD_WARPS.
+    // Chunk c of the partition (keys begin + 16 c ...) belongs to warp c % HERD_GQAD_WARPS.
     int c0 = begin + warp * HERD_GQAD_CHUNK;
-    int next = c0 + lane < end ? list[c0 + lane] : 0;
+    int next = c0 + lane < end && lane < HERD_GQAD_CHUNK ? list[c0 + lane] : 0;
     for (; c0 < end; c0 += HERD_GQAD_WARPS * HERD_GQAD_CHUNK) {
         const int cur = next, c1 = c0 + HERD_GQAD_WARPS * HERD_GQAD_CHUNK;
-        next = c1 + lane < end ? list[c1 + lane] : 0;
+        next = c1 + lane < end && lane < HERD_GQAD_CHUNK ? list[c1 + lane] : 0;
         const int n = end - c0 < HERD_GQAD_CHUNK ? end - c0 : HERD_GQAD_CHUNK;
-        for (int u0 = 0; u0 < n; u0 += HERD_GQAD_U) {
-            float4 kr[HERD_GQAD_U], vr[HERD_GQAD_U];
+        for (int u0 = 0; u0 < n; u0 += U * S) {
+            // Step u: this lane's group reads key u0 + S u + sub of the chunk (none past n).
+            float4 kr[U][DV], vr[U][DV];
+            bool valid[U];
 #pragma unroll
-            for (int u = 0; u < HERD_GQAD_U; u++) {
-                const long row = (long)herd_lanes32_get(cur, u0 + u) * kv_width + kv_off;
-                const bool load = mine && u0 + u < n;
-                kr[u] = load ? *(const float4 *)(kc + row) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                vr[u] = load ? *(const float4 *)(vc + row) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            for (int u = 0; u < U; u++) {
+                const int key = u0 + S * u + sub;
+                valid[u] = key < n;
+                const long row = (long)herd_lanes32_get(cur, valid[u] ? key : 0) * kv_width + kv_off;
+#pragma unroll
+                for (int v = 0; v < DV; v++) {
+                    const bool load = valid[u] && mine[v];
+                    kr[u][v] = load ? *(const float4 *)(kc + row + dim[v]) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                    vr[u][v] = load ? *(const float4 *)(vc + row + dim[v]) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                }
             }
             // Every (key, head) score's lane sums at once: U x G independent exchanges per step rather than one
-            // dependent chain per score (the scores are the same sums as one at a time).
-            float sc[HERD_GQAD_U][G];
+            // dependent chain per score.
+            float sc[U][G];
 #pragma unroll
-            for (int u = 0; u < HERD_GQAD_U; u++)
+            for (int u = 0; u < U; u++)
 #pragma unroll
                 for (int h = 0; h < G; h++) {
-                    float d = qv[h].x * kr[u].x;
-                    d += qv[h].y * kr[u].y;
-                    d += qv[h].z * kr[u].z;
-                    d += qv[h].w * kr[u].w;
+                    float d = 0.0f;
+#pragma unroll
+                    for (int v = 0; v < DV; v++) d = herd_dot4(qv[h][v], kr[u][v], d);
                     sc[u][h] = d;
                 }
 #pragma unroll
-            for (int off = 16; off > 0; off >>= 1)
+            for (int off = KL / 2; off > 0; off >>= 1)
 #pragma unroll
-                for (int u = 0; u < HERD_GQAD_U; u++)
+                for (int u = 0; u < U; u++)
 #pragma unroll
                     for (int h = 0; h < G; h++) sc[u][h] += herd_lanes32_xor(sc[u][h], off);
 #pragma unroll
             for (int h = 0; h < G; h++) {
                 // The group's largest score first, so what is summed so far is rescaled at most once per U keys
-                // (m = -inf: nothing yet). Keys past the chunk (the same in every lane) are skipped.
+                // (m = -inf: nothing yet). Keys past the chunk are skipped.
                 float mx = m[h];
 #pragma unroll
-                for (int u = 0; u < HERD_GQAD_U; u++)
-                    if (u0 + u < n) mx = fmaxf(mx, sc[u][h] * scale);
+                for (int u = 0; u < U; u++)
+                    if (valid[u]) mx = fmaxf(mx, sc[u][h] * scale);
                 if (mx > m[h]) {
                     const float corr = expf(m[h] - mx);
                     m[h] = mx;
                     l[h] *= corr;
-                    acc[h].x *= corr;
-                    acc[h].y *= corr;
-                    acc[h].z *= corr;
-                    acc[h].w *= corr;
+#pragma unroll
+                    for (int v = 0; v < DV; v++) {
+                        acc[h][v].x *= corr;
+                        acc[h][v].y *= corr;
+                        acc[h][v].z *= corr;
+                        acc[h][v].w *= corr;
+                    }
                 }
 #pragma unroll
-                for (int u = 0; u < HERD_GQAD_U; u++) {
-                    if (u0 + u >= n) continue;
+                for (int u = 0; u < U; u++) {
+                    if (!valid[u]) continue;
                     const float e = expf(sc[u][h] * scale - m[h]);
                     l[h] += e;
-                    acc[h].x += e * vr[u].x;
-                    acc[h].y += e * vr[u].y;
-                    acc[h].z += e * vr[u].z;
-                    acc[h].w += e * vr[u].w;
+#pragma unroll
+                    for (int v = 0; v < DV; v++) {
+                        acc[h][v].x += e * vr[u][v].x;
+                        acc[h][v].y += e * vr[u][v].y;
+                        acc[h][v].z += e * vr[u][v].z;
+                        acc[h][v].w += e * vr[u][v].w;
+                    }
                 }
             }
         }
     }
+    // Merge the warp's groups (lanes KL apart hold the same dimensions), each scaled by e^(m - M).
+#pragma unroll
+    for (int off = KL; off < 32; off <<= 1)
+#pragma unroll
+        for (int h = 0; h < G; h++) {
+            const float mo = herd_lanes32_xor(m[h], off), lo = herd_lanes32_xor(l[h], off);
+            const float mx = fmaxf(m[h], mo);
+            const float f = m[h] == HERD_NEG_INF ? 0.0f : expf(m[h] - mx), fo = mo == HERD_NEG_INF ? 0.0f : expf(mo - mx);
+            l[h] = l[h] * f + lo * fo;
+#pragma unroll
+            for (int v = 0; v < DV; v++) {
+                acc[h][v].x = acc[h][v].x * f + herd_lanes32_xor(acc[h][v].x, off) * fo;
+                acc[h][v].y = acc[h][v].y * f + herd_lanes32_xor(acc[h][v].y, off) * fo;
+                acc[h][v].z = acc[h][v].z * f + herd_lanes32_xor(acc[h][v].z, off) * fo;
+                acc[h][v].w = acc[h][v].w * f + herd_lanes32_xor(acc[h][v].w, off) * fo;
+            }
+            m[h] = mx;
+        }
     // Merge the warps, warp 0 first: state of warp w scaled by e^(m_w - M), M the largest maximum.
 #pragma unroll
     for (int h = 0; h < G; h++) {
@@ -240,12 +303,14 @@ __device__ __forceinline__ void herd_gqa_decode(const float *q, const float *kc,
             s_m[warp][h] = m[h];
             s_l[warp][h] = l[h];
         }
-        if (mine) {
-            s_o[warp][h][4 * lane] = acc[h].x;
-            s_o[warp][h][4 * lane + 1] = acc[h].y;
-            s_o[warp][h][4 * lane + 2] = acc[h].z;
-            s_o[warp][h][4 * lane + 3] = acc[h].w;
-        }
+#pragma unroll
+        for (int v = 0; v < DV; v++)
+            if (sub == 0 && mine[v]) {
+                s_o[warp][h][dim[v]] = acc[h][v].x;
+                s_o[warp][h][dim[v] + 1] = acc[h][v].y;
+                s_o[warp][h][dim[v] + 2] = acc[h][v].z;
+                s_o[warp][h][dim[v] + 3] = acc[h][v].w;
+            }
     }
     __syncthreads();
     for (int h = 0; h < G; h++) {
