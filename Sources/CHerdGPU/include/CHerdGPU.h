@@ -62,7 +62,8 @@ typedef struct {
     herd_CUresult (*cuEventElapsedTime)(float *milliseconds, herd_CUevent start, herd_CUevent end);
     herd_CUresult (*cuEventDestroy)(herd_CUevent event);
     // The backend's stream and the decode-step graphs captured on it (GPUBackend+Graphs.swift).
-    herd_CUresult (*cuStreamCreate)(herd_CUstream *stream, unsigned int flags);
+    herd_CUresult (*cuStreamCreateWithPriority)(herd_CUstream *stream, unsigned int flags, int priority);
+    herd_CUresult (*cuCtxGetStreamPriorityRange)(int *least, int *greatest);
     herd_CUresult (*cuStreamWaitEvent)(herd_CUstream stream, herd_CUevent event, unsigned int flags);
     herd_CUresult (*cuStreamBeginCapture)(herd_CUstream stream, int mode);  // cuStreamBeginCapture_v2
     herd_CUresult (*cuStreamEndCapture)(herd_CUstream stream, herd_CUgraph *graph);
