@@ -135,8 +135,8 @@ HERD_KERNEL void __launch_bounds__(256) herd_attention_gqa(const float *q, const
 // score's sum then takes log2(KL) lane exchanges, and each group of KL lanes keeps its own softmax state
 // (merged within the warp at the end). With KL 32 (one key per warp at a time) the exchanges were most of
 // the kernel's work: ncu, one layer of FP8 decode-64 on an H100, 122.6 M instructions (234 a key) at 58%
-// issue-active; KL 16 with U 2: 85.5 M, 257-261 -> 247 us. Still short of the copy rate (66% of DRAM): a
-// warp's loads go out only after the last step's arithmetic (an L2 prefetch of the next chunk: 320 us).
+// issue-active; KL 16: 85.5 M, 257-261 -> 247 us, then bound by when its loads went out (66% of DRAM),
+// which the K/V ring below fixed: 247 -> 219 us, 75% of DRAM (an L2 prefetch of the next chunk: 320 us).
 //
 // grid: (rows * parts, kv_heads), partitions of a row adjacent (part_len keys each; part_len <= 0: see
 // below); block: 128. rows[i] = the batch row;
@@ -147,7 +147,13 @@ HERD_KERNEL void __launch_bounds__(256) herd_attention_gqa(const float *q, const
 #define HERD_GQAD_KEY_LANES 16
 #endif
 #ifndef HERD_GQAD_U
-#define HERD_GQAD_U 2  // steps of 32 / KL keys loaded together
+#define HERD_GQAD_U 1  // groups of 32 / KL keys in one step
+#endif
+#ifndef HERD_GQAD_STAGES
+#define HERD_GQAD_STAGES 4  // steps in each warp's K/V ring (5: no faster)
+#endif
+#ifndef HERD_GQAD_MIN_BLOCKS
+#define HERD_GQAD_MIN_BLOCKS 1  // blocks per multiprocessor the registers must allow (4: 128 registers, spills, no faster)
 #endif
 #define HERD_GQAD_KL HERD_GQAD_KEY_LANES
 #define HERD_GQAD_DV (HERD_GQA_D / 4 / HERD_GQAD_KL)  // 16-byte pieces of a key row per lane
@@ -167,7 +173,13 @@ __device__ __forceinline__ void herd_gqa_decode(const float *q, const float *kc,
                                                 int head_dim, float scale, int ldq, int ldo, int kv_width, int parts,
                                                 int part_len) {
     constexpr int KL = HERD_GQAD_KL, DV = HERD_GQAD_DV, S = HERD_GQAD_KEYS, U = HERD_GQAD_U;
-    __shared__ float s_o[HERD_GQAD_WARPS][G][HERD_GQA_D];
+    constexpr int ST = HERD_GQAD_STAGES;
+    static_assert(ST >= 2, "a ring of at least two steps");
+    // The K/V ring, and after the keys the warps' outputs in the same memory.
+    constexpr int RING = HERD_GQAD_WARPS * ST * U * 2 * DV * 32, OUTS = HERD_GQAD_WARPS * G * HERD_GQA_D / 4;
+    __shared__ float4 smem[RING > OUTS ? RING : OUTS];
+    float4 (*ring)[ST][U][2][DV][32] = (float4 (*)[ST][U][2][DV][32])smem;
+    float (*s_o)[G][HERD_GQA_D] = (float (*)[G][HERD_GQA_D])smem;
     __shared__ float s_m[HERD_GQAD_WARPS][G];
     __shared__ float s_l[HERD_GQAD_WARPS][G];
     const int t = threadIdx.x, lane = t & 31, warp = t >> 5, sub = lane / KL, sl = lane % KL;
@@ -201,79 +213,109 @@ __device__ __forceinline__ void herd_gqa_decode(const float *q, const float *kc,
         m[h] = HERD_NEG_INF;
         l[h] = 0.0f;
     }
-    // Chunk c of the partition (keys begin + 16 c ...) belongs to warp c % HERD_GQAD_WARPS.
-    int c0 = begin + warp * HERD_GQAD_CHUNK;
-    int next = c0 + lane < end && lane < HERD_GQAD_CHUNK ? list[c0 + lane] : 0;
-    for (; c0 < end; c0 += HERD_GQAD_WARPS * HERD_GQAD_CHUNK) {
-        const int cur = next, c1 = c0 + HERD_GQAD_WARPS * HERD_GQAD_CHUNK;
-        next = c1 + lane < end && lane < HERD_GQAD_CHUNK ? list[c1 + lane] : 0;
-        const int n = end - c0 < HERD_GQAD_CHUNK ? end - c0 : HERD_GQAD_CHUNK;
-        for (int u0 = 0; u0 < n; u0 += U * S) {
-            // Step u: this lane's group reads key u0 + S u + sub of the chunk (none past n).
-            float4 kr[U][DV], vr[U][DV];
-            bool valid[U];
+    // The warp's keys: chunks j = 0, 1, ... of 16 keys at first + j * stride (chunk c of the partition belongs
+    // to warp c % HERD_GQAD_WARPS), each taken in steps of U x S keys. Their K and V rows stream through a ring
+    // of HERD_GQAD_STAGES steps per warp in shared memory (cp.async, STAGES - 1 steps ahead): each lane copies
+    // exactly the 16-byte pieces it reads back, so the ring needs no barriers, and the loads of later steps
+    // are out while this one's arithmetic runs (loaded straight into registers, a step's loads went out
+    // only after the last step's arithmetic). On HIP the copies are plain loads and stores (vendor.h).
+    constexpr int PER_STEP = U * S, STEPS_PER_CHUNK = HERD_GQAD_CHUNK / PER_STEP;
+    const int first = begin + warp * HERD_GQAD_CHUNK, stride = HERD_GQAD_WARPS * HERD_GQAD_CHUNK;
+    const int chunks = first < end ? (end - first + stride - 1) / stride : 0, steps = chunks * STEPS_PER_CHUNK;
+    // The slots of the chunk being filled (lane k: key k's) and of the one after it.
+    int fill_chunk = 0;
+    int fill_slots = first + lane < end && lane < HERD_GQAD_CHUNK ? list[first + lane] : 0;
+    int next_slots = first + stride + lane < end && lane < HERD_GQAD_CHUNK ? list[first + stride + lane] : 0;
+    auto fill = [&](int f) {  // step f into stage f % STAGES; f goes up by one a call
+        const int j = f / STEPS_PER_CHUNK;
+        if (j != fill_chunk) {
+            fill_chunk = j;
+            fill_slots = next_slots;
+            const int c = first + (j + 1) * stride;
+            next_slots = c + lane < end && lane < HERD_GQAD_CHUNK ? list[c + lane] : 0;
+        }
+        if (j < chunks) {
+            const int n = min(end - (first + j * stride), HERD_GQAD_CHUNK);
 #pragma unroll
             for (int u = 0; u < U; u++) {
-                const int key = u0 + S * u + sub;
-                valid[u] = key < n;
-                const long row = (long)herd_lanes32_get(cur, valid[u] ? key : 0) * kv_width + kv_off;
+                const int key = (f % STEPS_PER_CHUNK) * PER_STEP + S * u + sub;
+                const bool ok = key < n;
+                const long row = (long)herd_lanes32_get(fill_slots, ok ? key : 0) * kv_width + kv_off;
 #pragma unroll
                 for (int v = 0; v < DV; v++) {
-                    const bool load = valid[u] && mine[v];
-                    kr[u][v] = load ? *(const float4 *)(kc + row + dim[v]) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-                    vr[u][v] = load ? *(const float4 *)(vc + row + dim[v]) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+                    herd_copy16_async((float *)&ring[warp][f % ST][u][0][v][lane], kc + row + dim[v], ok && mine[v]);
+                    herd_copy16_async((float *)&ring[warp][f % ST][u][1][v][lane], vc + row + dim[v], ok && mine[v]);
                 }
             }
-            // Every (key, head) score's lane sums at once: U x G independent exchanges per step rather than one
-            // dependent chain per score.
-            float sc[U][G];
+        }
+        herd_copy16_commit();  // an empty group past the end keeps the count of groups uniform
+    };
+#pragma unroll
+    for (int f = 0; f < ST - 1; f++) fill(f);
+    for (int step = 0; step < steps; step++) {
+        herd_copy16_wait<ST - 2>();  // step `step` has landed
+        const int n = min(end - (first + (step / STEPS_PER_CHUNK) * stride), HERD_GQAD_CHUNK);
+        float4 kr[U][DV], vr[U][DV];
+        bool valid[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+            valid[u] = (step % STEPS_PER_CHUNK) * PER_STEP + S * u + sub < n;
+#pragma unroll
+            for (int v = 0; v < DV; v++) {
+                kr[u][v] = ring[warp][step % ST][u][0][v][lane];
+                vr[u][v] = ring[warp][step % ST][u][1][v][lane];
+            }
+        }
+        fill(step + ST - 1);  // into the stage read one step ago
+        // Every (key, head) score's lane sums at once: U x G independent exchanges per step rather than one
+        // dependent chain per score.
+        float sc[U][G];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+#pragma unroll
+            for (int h = 0; h < G; h++) {
+                float d = 0.0f;
+#pragma unroll
+                for (int v = 0; v < DV; v++) d = herd_dot4(qv[h][v], kr[u][v], d);
+                sc[u][h] = d;
+            }
+#pragma unroll
+        for (int off = KL / 2; off > 0; off >>= 1)
 #pragma unroll
             for (int u = 0; u < U; u++)
 #pragma unroll
-                for (int h = 0; h < G; h++) {
-                    float d = 0.0f;
+                for (int h = 0; h < G; h++) sc[u][h] += herd_lanes32_xor(sc[u][h], off);
 #pragma unroll
-                    for (int v = 0; v < DV; v++) d = herd_dot4(qv[h][v], kr[u][v], d);
-                    sc[u][h] = d;
+        for (int h = 0; h < G; h++) {
+            // The group's largest score first, so what is summed so far is rescaled at most once per U keys
+            // (m = -inf: nothing yet). Keys past the chunk are skipped.
+            float mx = m[h];
+#pragma unroll
+            for (int u = 0; u < U; u++)
+                if (valid[u]) mx = fmaxf(mx, sc[u][h] * scale);
+            if (mx > m[h]) {
+                const float corr = expf(m[h] - mx);
+                m[h] = mx;
+                l[h] *= corr;
+#pragma unroll
+                for (int v = 0; v < DV; v++) {
+                    acc[h][v].x *= corr;
+                    acc[h][v].y *= corr;
+                    acc[h][v].z *= corr;
+                    acc[h][v].w *= corr;
                 }
+            }
 #pragma unroll
-            for (int off = KL / 2; off > 0; off >>= 1)
+            for (int u = 0; u < U; u++) {
+                if (!valid[u]) continue;
+                const float e = expf(sc[u][h] * scale - m[h]);
+                l[h] += e;
 #pragma unroll
-                for (int u = 0; u < U; u++)
-#pragma unroll
-                    for (int h = 0; h < G; h++) sc[u][h] += herd_lanes32_xor(sc[u][h], off);
-#pragma unroll
-            for (int h = 0; h < G; h++) {
-                // The group's largest score first, so what is summed so far is rescaled at most once per U keys
-                // (m = -inf: nothing yet). Keys past the chunk are skipped.
-                float mx = m[h];
-#pragma unroll
-                for (int u = 0; u < U; u++)
-                    if (valid[u]) mx = fmaxf(mx, sc[u][h] * scale);
-                if (mx > m[h]) {
-                    const float corr = expf(m[h] - mx);
-                    m[h] = mx;
-                    l[h] *= corr;
-#pragma unroll
-                    for (int v = 0; v < DV; v++) {
-                        acc[h][v].x *= corr;
-                        acc[h][v].y *= corr;
-                        acc[h][v].z *= corr;
-                        acc[h][v].w *= corr;
-                    }
-                }
-#pragma unroll
-                for (int u = 0; u < U; u++) {
-                    if (!valid[u]) continue;
-                    const float e = expf(sc[u][h] * scale - m[h]);
-                    l[h] += e;
-#pragma unroll
-                    for (int v = 0; v < DV; v++) {
-                        acc[h][v].x += e * vr[u][v].x;
-                        acc[h][v].y += e * vr[u][v].y;
-                        acc[h][v].z += e * vr[u][v].z;
-                        acc[h][v].w += e * vr[u][v].w;
-                    }
+                for (int v = 0; v < DV; v++) {
+                    acc[h][v].x += e * vr[u][v].x;
+                    acc[h][v].y += e * vr[u][v].y;
+                    acc[h][v].z += e * vr[u][v].z;
+                    acc[h][v].w += e * vr[u][v].w;
                 }
             }
         }
@@ -296,6 +338,8 @@ __device__ __forceinline__ void herd_gqa_decode(const float *q, const float *kc,
             }
             m[h] = mx;
         }
+    herd_copy16_wait<0>();
+    __syncthreads();  // every warp is done with the ring before the outputs overwrite it
     // Merge the warps, warp 0 first: state of warp w scaled by e^(m_w - M), M the largest maximum.
 #pragma unroll
     for (int h = 0; h < G; h++) {
@@ -339,7 +383,7 @@ __device__ __forceinline__ void herd_gqa_decode(const float *q, const float *kc,
 
 // One kernel per group size (the per-head state lives in registers); GPUBackend.maximumDecodeGroup.
 #define HERD_GQA_DECODE_KERNEL(G)                                                                                          \
-    HERD_KERNEL void __launch_bounds__(128) herd_attention_gqa_decode##G(                                                  \
+    HERD_KERNEL void __launch_bounds__(128, HERD_GQAD_MIN_BLOCKS) herd_attention_gqa_decode##G(                            \
         const float *q, const float *kc, const float *vc, const int *slots, const int *row_info, const int *rows, float *out, \
         float *partial, int heads, int head_dim, float scale, int ldq, int ldo, int kv_width, int parts, int part_len) {     \
         herd_grid_sync();                                                                                                  \

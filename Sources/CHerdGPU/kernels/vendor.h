@@ -125,4 +125,12 @@ __device__ __forceinline__ void herd_copy16_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 #endif
 }
+#else
+// HIP: the same calls as plain copies, done when issued (a thread reads back only what it copied itself).
+__device__ __forceinline__ void herd_copy16_async(float *dst, const float *src, bool valid) {
+    *(float4 *)dst = valid ? *(const float4 *)src : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+}
+__device__ __forceinline__ void herd_copy16_commit() {}
+template <int N>
+__device__ __forceinline__ void herd_copy16_wait() {}
 #endif
