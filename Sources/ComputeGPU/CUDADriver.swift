@@ -122,7 +122,7 @@ public final class CUDADriver: GPUDriver {
         _ = cu.cuCtxGetStreamPriorityRange(&least, &greatest)
         usesStreamPriorities = favoured == "main" || favoured == "side"
         var stream: herd_CUstream?, side: herd_CUstream?
-        // CU_STREAM_DEFAULT: blocking, ordered with the legacy stream
+        // Flags 0 (CU_STREAM_DEFAULT): blocking, ordered with the legacy stream.
         status = cu.cuStreamCreateWithPriority(&stream, 0, favoured == "main" ? greatest : least)
         if status == 0 { status = cu.cuStreamCreateWithPriority(&side, 0, favoured == "side" ? greatest : least) }
         if status != 0 { throw GPUError("cuStreamCreateWithPriority: \(Self.errorText(cu, status))") }
