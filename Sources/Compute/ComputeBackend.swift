@@ -153,7 +153,9 @@ public protocol ComputeBackend: AnyObject, Sendable {
     func prepareExperts(gate: [Tensor], up: [Tensor], down: [Tensor]) -> (any PreparedExperts)?
     /// `out[r] += sum over r's top-k experts e of expert_e(sigmoid(logit_e) * x[r])`, with routing (top-k by
     /// `routerLogits`, ties to the lower index), grouping and the experts' SwiGLU MLPs on the device; each
-    /// row's chosen expert ids go to `choices` (`[rows, topK]`, as floats) for statistics.
+    /// row's chosen expert ids go to `choices` (`[rows, topK]`, as floats) for statistics. A pending branch
+    /// (`branch`, the shared expert writing `out`) may overlap the routing and the experts; a backend that
+    /// overlaps branches joins it (`joinBranches`) before it adds into `out`.
     func routedExperts(_ x: Tensor, routerLogits: Tensor, experts: any PreparedExperts, topK: Int, rows: Int,
                        choices: Tensor, into out: Tensor)
 

@@ -215,7 +215,8 @@ public final class Llama4Model: LanguageModel {
                                   moeIndex: Int, routing: RoutingCounts?) {
         let b = backend, e = config.experts, k = config.expertsPerToken
         // The shared expert may run beside the routing and the routed experts (it writes ffnOut and its own
-        // scratch only); joined before the experts' outputs are added to ffnOut.
+        // scratch only); joined before the experts' outputs are added to ffnOut: by `routedExperts` itself
+        // (ComputeBackend's contract), else here before the expert-by-expert path.
         b.branch(rows: rows, weights: [shared.gate, shared.up, shared.down]) {
             b.swigluMLP(w.h, gate: shared.gate, up: shared.up, down: shared.down, rows: rows,
                         gateBuffer: w.expertGate, upBuffer: w.expertUp, into: w.ffnOut)
